@@ -1,0 +1,51 @@
+"""companion: the tested PyTorch library behind the book on meta-, multi-task and transfer learning.
+
+Every chapter imports it; the public API is re-exported here.
+"""
+
+from companion.data import (
+    Episode,
+    EpisodeBatch,
+    EpisodeSampler,
+    ImageClassDataset,
+    SinusoidTasks,
+    load_mnist,
+    load_omniglot,
+)
+from companion.meta import NearestNeighbour, PrototypicalNetwork
+from companion.models import MLP, BatchStatNorm2d, Conv4
+from companion.training import AccuracyCI, History, evaluate, fit, mean_ci95
+from companion.utils import (
+    describe_device,
+    get_device,
+    load_or_run,
+    seed_everything,
+    show_source,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLP",
+    "AccuracyCI",
+    "BatchStatNorm2d",
+    "Conv4",
+    "Episode",
+    "EpisodeBatch",
+    "EpisodeSampler",
+    "History",
+    "ImageClassDataset",
+    "NearestNeighbour",
+    "PrototypicalNetwork",
+    "SinusoidTasks",
+    "describe_device",
+    "evaluate",
+    "fit",
+    "get_device",
+    "load_mnist",
+    "load_omniglot",
+    "load_or_run",
+    "mean_ci95",
+    "seed_everything",
+    "show_source",
+]

@@ -1,0 +1,190 @@
+"""Episodes (few-shot tasks): a support set to learn from and a query set to be tested on.
+
+Chapter: Concepts (the episodic formulation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+__all__ = ["Episode", "EpisodeBatch"]
+
+
+def _check_split(x: Tensor, y: Tensor, name: str, batch_dims: int) -> None:
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise ValueError(f"{name}_x and {name}_y must be tensors")
+    if x.ndim < batch_dims + 1 or y.ndim < batch_dims + 1:
+        raise ValueError(f"{name}_x and {name}_y need an example dimension")
+    if x.shape[: batch_dims + 1] != y.shape[: batch_dims + 1]:
+        raise ValueError(
+            f"{name}_x and {name}_y disagree on the number of examples: "
+            f"{tuple(x.shape)} vs {tuple(y.shape)}"
+        )
+    if x.shape[batch_dims] == 0:
+        raise ValueError(f"{name} set is empty")
+
+
+def _check_pair(support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor,
+                batch_dims: int) -> None:
+    _check_split(support_x, support_y, "support", batch_dims)
+    _check_split(query_x, query_y, "query", batch_dims)
+    b = batch_dims + 1
+    if support_x.shape[b:] != query_x.shape[b:]:
+        raise ValueError(
+            f"support and query inputs differ in shape: {tuple(support_x.shape[b:])} vs "
+            f"{tuple(query_x.shape[b:])}"
+        )
+    if support_y.dtype != query_y.dtype or support_y.shape[b:] != query_y.shape[b:]:
+        raise ValueError("support_y and query_y must share dtype and per-example shape")
+    devices = {t.device for t in (support_x, support_y, query_x, query_y)}
+    if len(devices) != 1:
+        raise ValueError(f"all episode tensors must be on one device, got {devices}")
+    if not support_y.dtype.is_floating_point:
+        if support_y.ndim != batch_dims + 1:
+            raise ValueError("class labels must have shape [n] (one integer per example)")
+        _check_labels(support_y, query_y)
+
+
+def _check_labels(support_y: Tensor, query_y: Tensor) -> None:
+    """Labels must be 0..n_way-1, each present in the support; query labels must be known."""
+    sy = support_y.reshape(-1, support_y.shape[-1])
+    qy = query_y.reshape(-1, query_y.shape[-1])
+    n_way = sy.max(dim=1).values + 1  # [tasks]
+    if sy.min() < 0:
+        raise ValueError("support labels must be non-negative (0 .. n_way-1)")
+    present = torch.zeros(sy.shape[0], int(n_way.max()), dtype=torch.bool, device=sy.device)
+    present.scatter_(1, sy, True)
+    expected = torch.arange(present.shape[1], device=sy.device) < n_way[:, None]
+    if not torch.equal(present, expected):
+        raise ValueError(
+            "support labels must be exactly 0 .. n_way-1 with every class present; remap them "
+            "(EpisodeSampler does) before building an Episode"
+        )
+    if qy.min() < 0 or (qy >= n_way[:, None]).any():
+        raise ValueError("every query label must be one of the support labels (0 .. n_way-1)")
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One few-shot task.
+
+    For classification the labels are int64 in ``0 .. n_way-1`` and every class appears in
+    the support set; for regression they are floating point.
+
+    Args:
+        support_x: ``[n_support, *input_shape]``.
+        support_y: ``[n_support]`` class labels, or ``[n_support, *target_shape]`` targets.
+        query_x: ``[n_query_total, *input_shape]``.
+        query_y: ``[n_query_total]`` or ``[n_query_total, *target_shape]``.
+        classes: optional ``[n_way]`` original class index of each label (for display).
+    """
+
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+    classes: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        _check_pair(self.support_x, self.support_y, self.query_x, self.query_y, batch_dims=0)
+        if self.classes is not None and (
+            not self.is_classification or self.classes.shape != (self.n_way,)
+        ):
+            raise ValueError("classes must be a [n_way] tensor, for classification episodes")
+
+    @property
+    def is_classification(self) -> bool:
+        return not self.support_y.dtype.is_floating_point
+
+    @property
+    def n_way(self) -> int:
+        """Number of classes (classification episodes only)."""
+        if not self.is_classification:
+            raise ValueError("n_way is defined for classification episodes only")
+        return int(self.support_y.max()) + 1
+
+    @property
+    def device(self) -> torch.device:
+        return self.support_x.device
+
+    def to(self, device: torch.device | str | None = None,
+           dtype: torch.dtype | None = None) -> Episode:
+        """Move to ``device``; ``dtype`` converts inputs (and float targets), never labels."""
+        return Episode(**{f.name: _move(getattr(self, f.name), f.name, device, dtype)
+                          for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """A batch of equally shaped episodes, stacked along a leading task dimension for ``vmap``.
+
+    Shapes are those of :class:`Episode` with a leading ``[n_tasks]``.
+    """
+
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+    classes: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        _check_pair(self.support_x, self.support_y, self.query_x, self.query_y, batch_dims=1)
+        if self.support_x.shape[0] != self.query_x.shape[0]:
+            raise ValueError("support and query must have the same number of tasks")
+
+    @staticmethod
+    def stack(episodes: Sequence[Episode]) -> EpisodeBatch:
+        """Stack episodes of identical shapes (same n_way, shots and queries)."""
+        if len(episodes) == 0:
+            raise ValueError("cannot stack an empty list of episodes")
+        first = episodes[0]
+        for i, ep in enumerate(episodes):
+            for f in ("support_x", "support_y", "query_x", "query_y"):
+                a, b = getattr(ep, f), getattr(first, f)
+                if a.shape != b.shape or a.dtype != b.dtype:
+                    raise ValueError(
+                        f"episode {i} has {f} {tuple(a.shape)} {a.dtype}, episode 0 has "
+                        f"{tuple(b.shape)} {b.dtype}; sample them with the same sizes to stack"
+                    )
+        has_classes = all(ep.classes is not None for ep in episodes)
+        return EpisodeBatch(
+            torch.stack([ep.support_x for ep in episodes]),
+            torch.stack([ep.support_y for ep in episodes]),
+            torch.stack([ep.query_x for ep in episodes]),
+            torch.stack([ep.query_y for ep in episodes]),
+            torch.stack([ep.classes for ep in episodes]) if has_classes else None,  # type: ignore[misc]
+        )
+
+    def __len__(self) -> int:
+        return self.support_x.shape[0]
+
+    def __getitem__(self, i: int) -> Episode:
+        return Episode(
+            self.support_x[i], self.support_y[i], self.query_x[i], self.query_y[i],
+            None if self.classes is None else self.classes[i],
+        )
+
+    def __iter__(self) -> Iterator[Episode]:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def device(self) -> torch.device:
+        return self.support_x.device
+
+    def to(self, device: torch.device | str | None = None,
+           dtype: torch.dtype | None = None) -> EpisodeBatch:
+        """Move to ``device``; ``dtype`` converts inputs (and float targets), never labels."""
+        return EpisodeBatch(**{f.name: _move(getattr(self, f.name), f.name, device, dtype)
+                               for f in fields(self)})
+
+
+def _move(t: Tensor | None, name: str, device: torch.device | str | None,
+          dtype: torch.dtype | None) -> Tensor | None:
+    if t is None:
+        return None
+    convert = dtype is not None and (name.endswith("_x") or t.dtype.is_floating_point)
+    return t.to(device=device, dtype=dtype if convert and name != "classes" else None)

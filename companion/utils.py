@@ -1,0 +1,188 @@
+"""Small helpers every chapter uses: seeding, device choice, atomic files, result caching, source.
+
+Chapter: Concepts (setup cells of every chapter).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import platform
+import random
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = [
+    "atomic_write",
+    "describe_device",
+    "get_device",
+    "git_revision",
+    "load_or_run",
+    "seed_everything",
+    "show_source",
+]
+
+DEVICE_ENV = "COMPANION_DEVICE"
+T = TypeVar("T")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and PyTorch's global generators; return a fresh CPU generator.
+
+    The global seeds make weight initialisation reproducible. Everything the library samples
+    (episodes, tasks) takes the returned ``torch.Generator`` (or a ``seed=``) explicitly.
+
+    Args:
+        seed: a non-negative integer.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the legacy global is the point
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Choose where to compute: the argument, else ``$COMPANION_DEVICE``, else CUDA if present.
+
+    Falls back to the CPU, never the other way round: a CUDA request on a machine without CUDA
+    is an error rather than a silent CPU run.
+
+    Raises:
+        ValueError: the device string is not one PyTorch knows, or names CUDA without CUDA.
+    """
+    chosen = device if device is not None else os.environ.get(DEVICE_ENV) or None
+    if chosen is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(chosen)
+    except RuntimeError as err:
+        raise ValueError(f"device={chosen!r} is not a device PyTorch knows ({err})") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={chosen!r} was requested but CUDA is not available here")
+    return dev
+
+
+def describe_device(device: torch.device | str) -> str:
+    """A human-readable device description for result tables, e.g. 'cpu (2 threads, x86_64)'."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+
+
+@contextlib.contextmanager
+def atomic_write(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it onto ``target`` if the block succeeds.
+
+    Readers never see a half-written file, and a failure leaves nothing behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """The current git commit (with '+dirty' for local changes), or None outside a checkout."""
+    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev + ("+dirty" if dirty else "")
+
+
+def load_or_run(
+    path: str | os.PathLike[str],
+    fn: Callable[[], T],
+    *,
+    key: Mapping[str, Any],
+    rerun: bool = False,
+) -> T:
+    """Return the result stored at ``path`` if it was produced with the same ``key``; else run.
+
+    Use it for results a CPU reader should not have to recompute. The stored file records the
+    key (the configuration), when and where it was produced, the wall time and the git revision,
+    so a cached number always carries its provenance.
+
+    Args:
+        path: ``.json`` for JSON-serialisable results, ``.pt`` for anything ``torch.save`` takes.
+        fn: computes the result; called only on a miss.
+        key: the configuration that determines the result (JSON-serialisable). A different key
+            is a miss, so changing a hyperparameter never returns a stale result.
+        rerun: ignore the stored result and recompute.
+
+    Returns:
+        The (loaded or freshly computed) result.
+    """
+    path = Path(path)
+    if path.suffix not in (".json", ".pt"):
+        raise ValueError(f"path must end in .json or .pt, got {path.name!r}")
+    key_json = json.loads(json.dumps(dict(key), sort_keys=True))  # also checks serialisability
+    if path.is_file() and not rerun:
+        record = _read_record(path)
+        if record.get("key") == key_json:
+            return record["result"]
+    start = time.perf_counter()
+    result = fn()
+    record = {
+        "key": key_json,
+        "result": result,
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git_revision": git_revision(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+    with atomic_write(path) as tmp:
+        if path.suffix == ".json":
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        else:
+            torch.save(record, tmp)
+    return result
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def show_source(obj: object) -> Any:
+    """Display the real source of a library object in a notebook (syntax highlighted).
+
+    The book shows code this way so that what a reader sees is exactly what runs.
+    Returns an ``IPython.display.Code`` object when IPython is present, else the source string.
+    """
+    source = inspect.getsource(obj)  # type: ignore[arg-type]
+    try:
+        from IPython.display import Code
+    except ImportError:  # pragma: no cover - IPython ships with every notebook install
+        return source
+    return Code(source, language="python")
