@@ -1,6 +1,6 @@
 # The two commands (see README.md):
 #   make book   build the whole website into _build/html (installs what it needs, runs every chapter)
-#   make test   lint, unit tests, every notebook under nbval, and a warnings-as-errors book build
+#   make test   lint (ruff, mypy), unit tests, every notebook under nbval, and a warnings-as-errors book build
 #
 # Both create .venv with the Python below and install the pinned versions of constraints.txt.
 
@@ -14,13 +14,12 @@ PIP_ARGS ?=
 COMPANION_DATA_MIRROR ?= $(if $(wildcard ../shared/data/omniglot),$(abspath ../shared/data),)
 export COMPANION_DATA_MIRROR
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 .PHONY: book test install lint unit notebooks book-check strip lock clean help
 
 help:
 	@echo "make book    - build the website into _build/html (executes every chapter)"
-	@echo "make test    - ruff, unit tests, nbval over book/, warnings-as-errors book build"
+	@echo "make test    - ruff + mypy, unit tests, nbval over book/, warnings-as-errors book build"
 	@echo "make strip   - remove outputs from the notebooks in book/ (before committing)"
 	@echo "make lock    - regenerate constraints.txt from the current .venv"
 
@@ -41,6 +40,7 @@ test: lint unit notebooks book-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --durations=15

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -209,6 +209,7 @@ def fit(
     if ckpt is not None and ckpt.is_file():
         start, history = _load_checkpoint(ckpt, learner, optimizer, scheduler, tasks)
     device = _device_of(learner)
+    meta_loss = cast(FewShotLearner, learner).meta_loss
     learner.train()
     began = time.perf_counter() - history.seconds
     bar = tqdm(range(start, iterations), desc=desc, disable=not progress,
@@ -217,7 +218,7 @@ def fit(
         batch = tasks.sample_batch(meta_batch_size)
         if device is not None and batch.device != device:
             batch = batch.to(device)
-        loss, metrics = learner.meta_loss(batch)
+        loss, metrics = meta_loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -64,7 +64,8 @@ def test_chapter_structure(nb):
 def test_citation_keys_exist_and_use_the_chapter_prefix():
     bib = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M))
     for page in [*NOTEBOOKS, *sorted((ROOT / "book").glob("*.md"))]:
-        text = page.read_text(encoding="utf-8")
+        text = (page.read_text(encoding="utf-8") if page.suffix == ".md"
+                else "\n".join(_source(c) for c in _cells(page)))
         prefixes = re.findall(r":keyprefix: (\S+)", text)
         if not prefixes:
             continue

@@ -40,6 +40,19 @@ def test_external_script_stylesheet_font_and_missing_files_fail(tmp_path):
     assert "missing.js" in problems and "x.org/f.woff" in problems
 
 
+def test_executed_chapter_needs_a_figure_not_just_icons(tmp_path):
+    site = _site(tmp_path, '<img src="_static/images/logo_binder.svg">')
+    (site / "_static" / "images").mkdir()
+    (site / "_static" / "images" / "logo_binder.svg").write_text("<svg/>")
+    (site / "_sources").mkdir()
+    (site / "_sources" / "index.ipynb").write_text("{}")
+    assert "shows no figure" in "\n".join(check_site.check(site, executed=True))
+    (site / "_images").mkdir()
+    (site / "_images" / "fig.png").write_bytes(b"png")
+    (site / "index.html").write_text('<html><img src="_images/fig.png"></html>')
+    assert check_site.check(site, executed=True) == []
+
+
 def test_math_without_vendored_mathjax_fails(tmp_path):
     site = _site(tmp_path, '<span class="math">x</span>', mathjax=False)
     problems = "\n".join(check_site.check(site, executed=False))

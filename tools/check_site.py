@@ -28,7 +28,7 @@ class _Resources(HTMLParser):
         super().__init__()
         self.fetched: list[str] = []
         self.has_math = False
-        self.images = 0
+        self.images = 0  # figures produced by notebook cells
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -36,8 +36,9 @@ class _Resources(HTMLParser):
             self.fetched.append(a["src"])
         if tag == "link" and set(a.get("rel", "").split()) & {"stylesheet", "preload", "icon"}:
             self.fetched.append(a.get("href", ""))
-        if tag == "img":
-            self.images += 1
+        if tag == "img" and ("_images/" in a.get("src", "")
+                             or a.get("src", "").startswith("data:image")):
+            self.images += 1  # a figure produced by a cell (not a theme icon)
         if "math" in a.get("class", "").split():
             self.has_math = True
 

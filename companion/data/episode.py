@@ -6,7 +6,7 @@ Chapter: Concepts (the episodic formulation).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -114,8 +114,7 @@ class Episode:
     def to(self, device: torch.device | str | None = None,
            dtype: torch.dtype | None = None) -> Episode:
         """Move to ``device``; ``dtype`` converts inputs (and float targets), never labels."""
-        return Episode(**{f.name: _move(getattr(self, f.name), f.name, device, dtype)
-                          for f in fields(self)})
+        return Episode(*_moved(self, device, dtype))
 
 
 @dataclass(frozen=True)
@@ -178,13 +177,16 @@ class EpisodeBatch:
     def to(self, device: torch.device | str | None = None,
            dtype: torch.dtype | None = None) -> EpisodeBatch:
         """Move to ``device``; ``dtype`` converts inputs (and float targets), never labels."""
-        return EpisodeBatch(**{f.name: _move(getattr(self, f.name), f.name, device, dtype)
-                               for f in fields(self)})
+        return EpisodeBatch(*_moved(self, device, dtype))
 
 
-def _move(t: Tensor | None, name: str, device: torch.device | str | None,
-          dtype: torch.dtype | None) -> Tensor | None:
-    if t is None:
-        return None
-    convert = dtype is not None and (name.endswith("_x") or t.dtype.is_floating_point)
-    return t.to(device=device, dtype=dtype if convert and name != "classes" else None)
+def _moved(ep: Episode | EpisodeBatch, device: torch.device | str | None,
+           dtype: torch.dtype | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+    """The fields of ``ep`` on ``device``; ``dtype`` converts inputs and float targets only."""
+
+    def move(t: Tensor, convert: bool) -> Tensor:
+        return t.to(device=device, dtype=dtype if convert else None)
+
+    float_y = ep.support_y.dtype.is_floating_point
+    return (move(ep.support_x, True), move(ep.support_y, float_y), move(ep.query_x, True),
+            move(ep.query_y, float_y), None if ep.classes is None else move(ep.classes, False))

@@ -19,11 +19,12 @@ Chapter: Concepts (data). References: :cite:t:`lake2015human`, :cite:t:`vinyals2
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,9 +126,9 @@ def load_omniglot(
         raise ValueError(f"split must be one of {OMNIGLOT_SPLITS}, got {split!r}")
     if not isinstance(image_size, int) or not 8 <= image_size <= 105:
         raise ValueError(f"image_size must be an int from 8 to 105, got {image_size!r}")
-    fetch_args = {"root": root, "mirror": mirror, "download_missing": download,
-                  "progress": progress}
-    chars = _load_characters(image_size, fetch_args, progress)
+    get = functools.partial(fetch, root=root, mirror=mirror, download_missing=download,
+                            progress=progress)
+    chars = _load_characters(image_size, get, data_dir(root), progress)
     index = {name: i for i, name in enumerate(chars.names)}
     if split in ("background", "evaluation"):
         rots = _check_rotations(rotations)
@@ -137,7 +138,7 @@ def load_omniglot(
     else:
         if rotations is not None:
             raise ValueError(f"rotations is fixed by the Vinyals split {split!r}; leave it None")
-        classes = _read_vinyals(fetch(VINYALS_FILES[split], **fetch_args), index)
+        classes = _read_vinyals(get(VINYALS_FILES[split]), index)
     return _build(chars, index, classes, f"omniglot/{split}")
 
 
@@ -178,11 +179,12 @@ def _build(chars: _Characters, index: dict[str, int], classes: list[tuple[str, i
     )
 
 
-def _load_characters(image_size: int, fetch_args: dict, progress: bool) -> _Characters:
-    archives = {s: fetch(f, **fetch_args) for s, f in OMNIGLOT_FILES.items()}
+def _load_characters(image_size: int, get: Callable[[RemoteFile], Path], root: Path,
+                     progress: bool) -> _Characters:
+    archives = {s: get(f) for s, f in OMNIGLOT_FILES.items()}
     key = "|".join([f"v{_DECODER_VERSION}", f"{image_size}px"]
                    + [file_digest(p) for p in archives.values()])
-    cache = data_dir(fetch_args["root"]) / "omniglot" / "cache" / f"omniglot-{image_size}px.npz"
+    cache = root / "omniglot" / "cache" / f"omniglot-{image_size}px.npz"
     if cache.is_file():
         try:
             with np.load(cache, allow_pickle=False) as z:

@@ -1,0 +1,33 @@
+"""The README's homework example runs exactly as written and learns."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _homework_example() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- homework-example.*?-->\n```python\n(.*?)```", readme, re.S)
+    assert match, "README.md lost its marked homework example"
+    return match.group(1)
+
+
+def test_example_is_ten_lines():
+    assert len(_homework_example().strip().splitlines()) <= 10
+
+
+@pytest.mark.slow
+def test_example_runs_and_learns(mirror):
+    out = subprocess.run([sys.executable, "-c", _homework_example()], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    match = re.search(r"([\d.]+) ± ([\d.]+)% \(600 episodes\)", out.stdout)
+    assert match, out.stdout
+    assert float(match.group(1)) > 70.0  # 100 episodes of training: far above chance (20%)
