@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --durations=15
+	$(BIN)/python -m pytest tests -p no:cacheprovider --durations=15
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest book --nbval-lax --nbval-current-env -p no:cacheprovider --durations=10

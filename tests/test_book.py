@@ -58,7 +58,7 @@ def test_chapter_structure(nb):
     assert re.search(r"^\s*assert ", code, re.M), "a chapter asserts its key results"
     for heading in ("Summary", "Exercises", "References"):
         assert re.search(rf"^#+ .*{heading}", text, re.M), f"missing a '{heading}' section"
-    assert "{bibliography}" in text and ":keyprefix:" in text
+    assert "{bibliography}" in text and ":keyprefix:" in text and ":labelprefix:" in text
 
 
 def test_citation_keys_exist_and_use_the_chapter_prefix():
