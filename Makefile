@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build .
-	$(BIN)/python tools/check_site.py _build/html
+	$(BIN)/python tools/check_site.py _build/html --executed
 
 test: lint unit notebooks book-check
 
