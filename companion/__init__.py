@@ -12,7 +12,7 @@ from companion.data import (
     load_mnist,
     load_omniglot,
 )
-from companion.meta import NearestNeighbour, PrototypicalNetwork
+from companion.meta import MAML, MAMLConfig, NearestNeighbour, PrototypicalNetwork
 from companion.models import MLP, BatchStatNorm2d, Conv4
 from companion.training import AccuracyCI, History, evaluate, fit, mean_ci95
 from companion.utils import (
@@ -26,6 +26,7 @@ from companion.utils import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAML",
     "MLP",
     "AccuracyCI",
     "BatchStatNorm2d",
@@ -35,6 +36,7 @@ __all__ = [
     "EpisodeSampler",
     "History",
     "ImageClassDataset",
+    "MAMLConfig",
     "NearestNeighbour",
     "PrototypicalNetwork",
     "SinusoidTasks",

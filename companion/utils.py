@@ -27,8 +27,10 @@ __all__ = [
     "get_device",
     "git_revision",
     "load_or_run",
+    "read_record",
     "seed_everything",
     "show_source",
+    "write_record",
 ]
 
 DEVICE_ENV = "COMPANION_DEVICE"
@@ -141,34 +143,53 @@ def load_or_run(
     Returns:
         The (loaded or freshly computed) result.
     """
-    path = Path(path)
-    if path.suffix not in (".json", ".pt"):
-        raise ValueError(f"path must end in .json or .pt, got {path.name!r}")
+    path = _check_record_path(path)
     key_json = json.loads(json.dumps(dict(key), sort_keys=True))  # also checks serialisability
     if path.is_file() and not rerun:
-        record = _read_record(path)
+        record = read_record(path)
         if record.get("key") == key_json:
             return record["result"]
     start = time.perf_counter()
     result = fn()
+    write_record(path, key=key_json, result=result, wall_time_s=time.perf_counter() - start)
+    return result
+
+
+def _check_record_path(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if path.suffix not in (".json", ".pt"):
+        raise ValueError(f"path must end in .json or .pt, got {path.name!r}")
+    return path
+
+
+def write_record(path: str | os.PathLike[str], *, key: Mapping[str, Any], result: Any,
+                 wall_time_s: float, **extra: Any) -> None:
+    """Store ``result`` with its provenance (key, time, git revision, versions), atomically.
+
+    The format :func:`load_or_run` reads; experiment commands write it too, so a notebook can
+    load their results.
+    """
+    path = _check_record_path(path)
     record = {
-        "key": key_json,
+        "key": json.loads(json.dumps(dict(key), sort_keys=True)),
         "result": result,
-        "wall_time_s": round(time.perf_counter() - start, 3),
+        "wall_time_s": round(wall_time_s, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git_revision": git_revision(),
         "torch": torch.__version__,
         "platform": platform.platform(),
+        **extra,
     }
     with atomic_write(path) as tmp:
         if path.suffix == ".json":
-            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         else:
             torch.save(record, tmp)
-    return result
 
 
-def _read_record(path: Path) -> dict[str, Any]:
+def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a record written by :func:`write_record` (``.json`` or ``.pt``)."""
+    path = _check_record_path(path)
     if path.suffix == ".json":
         return json.loads(path.read_text())
     return torch.load(path, map_location="cpu", weights_only=False)

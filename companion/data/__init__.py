@@ -14,7 +14,7 @@ from companion.data.episode import Episode, EpisodeBatch
 from companion.data.mnist import load_mnist
 from companion.data.omniglot import OMNIGLOT_SPLITS, load_omniglot
 from companion.data.sampler import EpisodeIndices, EpisodeSampler
-from companion.data.sinusoid import Sinusoid, SinusoidTasks
+from companion.data.sinusoid import Sinusoid, SinusoidSampler, SinusoidTasks
 
 __all__ = [
     "OMNIGLOT_SPLITS",
@@ -29,6 +29,7 @@ __all__ = [
     "ImageClassDataset",
     "RemoteFile",
     "Sinusoid",
+    "SinusoidSampler",
     "SinusoidTasks",
     "data_dir",
     "fetch",

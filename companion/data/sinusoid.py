@@ -16,7 +16,7 @@ from torch import Tensor
 
 from companion.data.episode import EpisodeBatch
 
-__all__ = ["Sinusoid", "SinusoidTasks"]
+__all__ = ["Sinusoid", "SinusoidSampler", "SinusoidTasks"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,32 @@ class SinusoidTasks:
                                 xs[:, n_support:], ys[:, n_support:])
         return episodes, tasks
 
+    def sampler(self, *, n_support: int, n_query: int, generator: torch.Generator | None = None,
+                seed: int | None = None) -> SinusoidSampler:
+        """A task source for :func:`companion.fit` (``sample_batch(n)``) with its own generator."""
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(seed)
+        elif generator is None or seed is not None:
+            raise ValueError("pass exactly one of generator= or seed=")
+        return SinusoidSampler(self, n_support, n_query, generator)
+
     @staticmethod
     def _uniform(lo_hi: tuple[float, float], shape: tuple[int, ...],
                  generator: torch.Generator) -> Tensor:
         lo, hi = lo_hi
         return lo + (hi - lo) * torch.rand(shape, generator=generator)
+
+
+@dataclass
+class SinusoidSampler:
+    """Draws batches of sinusoid episodes from ``tasks`` with ``generator`` (see ``sampler``)."""
+
+    tasks: SinusoidTasks
+    n_support: int
+    n_query: int
+    generator: torch.Generator
+
+    def sample_batch(self, n_tasks: int) -> EpisodeBatch:
+        episodes, _ = self.tasks.sample(n_tasks, n_support=self.n_support, n_query=self.n_query,
+                                        generator=self.generator)
+        return episodes

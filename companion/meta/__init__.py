@@ -1,7 +1,23 @@
-"""Meta-learning methods, one per file."""
+"""Meta-learning methods, one per file, over a shared functional core."""
 
 from companion.meta.distances import pairwise_distance
+from companion.meta.functional import inner_adapt, named_params
+from companion.meta.joint import JointTraining
+from companion.meta.maml import MAML, MAMLConfig, adaptation_curve
 from companion.meta.nearest_neighbour import NearestNeighbour
 from companion.meta.protonet import PrototypicalNetwork, class_prototypes
+from companion.meta.reference import naive_maml_loss
 
-__all__ = ["NearestNeighbour", "PrototypicalNetwork", "class_prototypes", "pairwise_distance"]
+__all__ = [
+    "MAML",
+    "JointTraining",
+    "MAMLConfig",
+    "NearestNeighbour",
+    "PrototypicalNetwork",
+    "adaptation_curve",
+    "class_prototypes",
+    "inner_adapt",
+    "naive_maml_loss",
+    "named_params",
+    "pairwise_distance",
+]

@@ -42,10 +42,11 @@ class BatchStatNorm2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.weight.shape[0]:
             raise ValueError(f"expected [N, {self.weight.shape[0]}, H, W], got {tuple(x.shape)}")
-        mean = x.mean(dim=(0, 2, 3), keepdim=True)  # [1, C, 1, 1]
-        var = (x - mean).pow(2).mean(dim=(0, 2, 3), keepdim=True)  # [1, C, 1, 1]
-        x_hat = (x - mean) * torch.rsqrt(var + self.eps)  # [N, C, H, W]
-        return x_hat * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)  # [C], [C]
+        scale = self.weight * torch.rsqrt(var + self.eps)  # [C]
+        shift = self.bias - mean * scale  # [C]
+        # (x - mean) / sqrt(var + eps) * weight + bias, as one fused multiply-add over x
+        return torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"

@@ -51,3 +51,13 @@ def test_bad_sizes(n_tasks, n_support, n_query, message):
     with pytest.raises(ValueError, match=message):
         SinusoidTasks().sample(n_tasks, n_support=n_support, n_query=n_query,
                                generator=torch.Generator())
+
+
+def test_sampler_is_a_task_source():
+    sampler = SinusoidTasks().sampler(n_support=5, n_query=3, seed=0)
+    batch = sampler.sample_batch(4)
+    assert batch.support_x.shape == (4, 5, 1) and batch.query_y.shape == (4, 3, 1)
+    again = SinusoidTasks().sampler(n_support=5, n_query=3, seed=0).sample_batch(4)
+    assert torch.equal(batch.query_y, again.query_y)
+    with pytest.raises(ValueError, match="exactly one"):
+        SinusoidTasks().sampler(n_support=5, n_query=3)

@@ -1,0 +1,102 @@
+"""Named experiment configurations: every number in a results table comes from one of these.
+
+Each configuration is a frozen dataclass; all of its fields (and the seed) form the key of
+the result file, so a changed hyperparameter can never be mistaken for a cached result.
+
+Chapter: MAML (results of longer runs); later chapters add their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+__all__ = ["CONFIGS", "ExperimentConfig", "get_config"]
+
+METHODS = ("maml", "fomaml", "anil", "metasgd", "joint")
+DATASETS = ("omniglot", "sinusoid")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One reproducible experiment (defaults: MAML, Omniglot 5-way 1-shot, paper settings).
+
+    For sinusoids, ``n_shot`` and ``n_query`` count points per task and ``test_shots`` lists
+    the support sizes evaluated at test time.
+    """
+
+    name: str
+    method: str  # maml | fomaml | anil | metasgd | joint
+    dataset: str = "omniglot"  # omniglot (Vinyals split) | sinusoid
+    n_way: int = 5  # classes per training episode
+    n_shot: int = 1  # support examples per class (sinusoid: support points)
+    n_query: int = 1  # query examples per class while meta-training (paper: 1 for 1-shot)
+    test_n_way: int = 5
+    test_n_shot: int = 1
+    test_n_query: int = 15  # queries per class in test episodes
+    test_shots: tuple[int, ...] = ()  # sinusoid: support sizes K evaluated at test time
+    meta_batch_size: int = 32  # tasks per outer step
+    iterations: int = 3000  # outer steps
+    outer_lr: float = 1e-3  # Adam
+    inner_lr: float = 0.4  # alpha
+    inner_steps: int = 1  # inner steps while meta-training
+    eval_inner_steps: int = 3  # inner steps at test time
+    val_every: int = 250  # outer steps between validations (0: none)
+    val_episodes: int = 200
+    test_episodes: int = 600
+    checkpoint_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        for name in ("n_way", "n_shot", "n_query", "test_n_way", "test_n_shot",
+                     "test_n_query", "meta_batch_size", "iterations", "inner_steps",
+                     "eval_inner_steps", "test_episodes", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.outer_lr <= 0 or self.inner_lr <= 0:
+            raise ValueError("outer_lr and inner_lr must be > 0")
+
+    def key(self, seed: int) -> dict[str, Any]:
+        """The result-file key: every field, and the seed."""
+        return {**asdict(self), "test_shots": list(self.test_shots), "seed": seed}
+
+    def with_iterations(self, iterations: int) -> ExperimentConfig:
+        return replace(self, iterations=iterations)
+
+
+def _omniglot(name: str, method: str, **kw: Any) -> ExperimentConfig:
+    return ExperimentConfig(name=name, method=method, **kw)
+
+
+# CPU budgets: the paper trains 60,000 outer steps (5-way); these runs take 20-60 minutes on
+# two CPU cores. Pass --iterations to the command for the full schedule on a GPU.
+CONFIGS: dict[str, ExperimentConfig] = {c.name: c for c in [
+    _omniglot("maml-omniglot-5w1s", "maml"),
+    _omniglot("fomaml-omniglot-5w1s", "fomaml"),
+    _omniglot("anil-omniglot-5w1s", "anil"),
+    _omniglot("metasgd-omniglot-5w1s", "metasgd"),
+    _omniglot("maml-omniglot-5w5s", "maml", n_shot=5, n_query=5, test_n_shot=5,
+              iterations=1500),
+    _omniglot("maml-omniglot-20w1s", "maml", n_way=20, test_n_way=20, meta_batch_size=16,
+              inner_lr=0.1, inner_steps=5, eval_inner_steps=5, test_n_query=5,
+              iterations=1500),
+    ExperimentConfig(name="maml-sinusoid", method="maml", dataset="sinusoid", n_shot=10,
+                     n_query=10, test_shots=(5, 10), meta_batch_size=25, iterations=70000,
+                     inner_lr=0.01, eval_inner_steps=10, val_every=0, test_episodes=600,
+                     checkpoint_every=1000, n_way=1, test_n_way=1),
+    ExperimentConfig(name="joint-sinusoid", method="joint", dataset="sinusoid", n_shot=10,
+                     n_query=10, test_shots=(5, 10), meta_batch_size=25, iterations=70000,
+                     inner_lr=0.01, eval_inner_steps=10, val_every=0, test_episodes=600,
+                     checkpoint_every=1000, n_way=1, test_n_way=1),
+]}
+
+
+def get_config(name: str) -> ExperimentConfig:
+    """The registered configuration called ``name``."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown experiment {name!r}; choose from {sorted(CONFIGS)}")
+    return CONFIGS[name]

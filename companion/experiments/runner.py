@@ -1,0 +1,234 @@
+"""Run a named experiment to completion: train (resumably), test, write the result file.
+
+A run keeps a checkpoint in ``runs/<run id>/checkpoint.pt`` (model, optimiser, sampler and
+RNG states, history), rewritten atomically every ``checkpoint_every`` steps; starting the
+same command again resumes from it, so an interrupted run loses at most those steps (a
+checkpoint of a different configuration is refused). The run id is ``<name>-seed<k>``, with
+``-it<N>`` when ``--iterations`` overrides the budget. The result goes to
+``results/<run id>.json`` in the :func:`companion.utils.write_record`
+format (with the configuration as key, device, wall time and git revision), and the trained
+weights to ``results/<run id>.pt``.
+
+Chapter: MAML (the results tables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from companion.data import EpisodeBatch, EpisodeSampler, SinusoidTasks, load_omniglot
+from companion.experiments.configs import ExperimentConfig
+from companion.meta.joint import JointTraining
+from companion.meta.maml import MAML, adaptation_curve
+from companion.models import MLP, Conv4
+from companion.training import evaluate, fit, mean_ci95
+from companion.utils import (
+    atomic_write,
+    describe_device,
+    get_device,
+    seed_everything,
+    write_record,
+)
+
+__all__ = ["build_learner", "result_path", "run_experiment", "run_id"]
+
+TEST_SEED = 2024  # every method and training seed is tested on the same episodes
+VAL_SEED = 10_000
+JOINT_LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
+
+
+def build_learner(cfg: ExperimentConfig) -> nn.Module:
+    """The model and algorithm a configuration names."""
+    if cfg.method == "joint":
+        return JointTraining(MLP(1, (40, 40), 1), task="regression")
+    if cfg.dataset == "sinusoid":
+        model: nn.Module = MLP(1, (40, 40), 1)
+        task = "regression"
+    else:
+        if cfg.test_n_way != cfg.n_way:
+            raise ValueError("MAML's head has n_way outputs: test_n_way must equal n_way")
+        model, task = Conv4(n_classes=cfg.n_way, norm="batch_stats"), "classification"
+    return MAML(model, task=task, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps,
+                eval_inner_steps=cfg.eval_inner_steps, first_order=cfg.method == "fomaml",
+                adapt="head" if cfg.method == "anil" else "all",
+                learn_inner_lr=cfg.method == "metasgd")
+
+
+def run_id(cfg: ExperimentConfig, seed: int) -> str:
+    """``<name>-seed<k>``, with ``-it<N>`` when the iterations differ from the registry's."""
+    from companion.experiments.configs import CONFIGS
+
+    registered = CONFIGS.get(cfg.name)
+    budget = "" if registered is not None and registered == cfg else f"-it{cfg.iterations}"
+    return f"{cfg.name}{budget}-seed{seed}"
+
+
+def result_path(cfg: ExperimentConfig, seed: int, results_dir: str | os.PathLike[str]) -> Path:
+    return Path(results_dir) / f"{run_id(cfg, seed)}.json"
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    results_dir: str | os.PathLike[str] = "results",
+    runs_dir: str | os.PathLike[str] = "runs",
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train, test and record ``cfg`` with ``seed``; resumes from an existing checkpoint.
+
+    Returns:
+        The result dictionary that was written (test metrics, protocol, curves, timing).
+    """
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    dev = get_device(device)
+    seed_everything(seed)
+    learner = build_learner(cfg).to(dev)
+    optimizer = torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr)
+    data = _data(cfg, dev)
+    tasks, validate = _training_tasks(cfg, data, learner, seed)
+    run_dir = Path(runs_dir) / run_id(cfg, seed)
+    _claim_run_dir(run_dir, cfg.key(seed))
+    started = time.perf_counter()
+    history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
+                  meta_batch_size=cfg.meta_batch_size, validate=validate,
+                  validate_every=cfg.val_every if validate else 0,
+                  checkpoint=run_dir / "checkpoint.pt", checkpoint_every=cfg.checkpoint_every,
+                  progress=progress, desc=cfg.name)
+    test = _test(cfg, data, learner, progress)
+    result = {
+        "name": cfg.name,
+        "method": cfg.method,
+        **test,
+        "iterations": cfg.iterations,
+        "train_seconds": round(history.seconds, 1),
+        "seconds_per_iteration": round(history.seconds / cfg.iterations, 4),
+        "device": describe_device(dev),
+        "threads": torch.get_num_threads(),
+        "validation": history.validation,
+        "loss_curve": _downsample(history.loss),
+        "command": _command(cfg, seed),
+    }
+    path = result_path(cfg, seed, results_dir)
+    write_record(path, key=cfg.key(seed), result=result,
+                 wall_time_s=time.perf_counter() - started)
+    torch.save(learner.state_dict(), path.with_suffix(".pt"))
+    return result
+
+
+def _claim_run_dir(run_dir: Path, key: dict[str, Any]) -> None:
+    """Remember which configuration a checkpoint belongs to; refuse to resume another one."""
+    stamp = run_dir / "config.json"
+    if stamp.is_file():
+        if json.loads(stamp.read_text()) != json.loads(json.dumps(key)):
+            raise ValueError(f"{run_dir} holds a checkpoint of a different configuration; "
+                             "delete that folder to start afresh")
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(stamp) as tmp:
+        tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
+
+
+def _data(cfg: ExperimentConfig, device: torch.device) -> dict[str, Any]:
+    if cfg.dataset == "sinusoid":
+        return {"tasks": SinusoidTasks()}
+    return {split: load_omniglot(split, progress=False).to(device)
+            for split in ("train", "val", "test")}
+
+
+def _training_tasks(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
+                    seed: int) -> tuple[Any, Any]:
+    if cfg.dataset == "sinusoid":
+        return data["tasks"].sampler(n_support=cfg.n_shot, n_query=cfg.n_query, seed=seed), None
+    tasks = EpisodeSampler(data["train"], n_way=cfg.n_way, n_shot=cfg.n_shot,
+                           n_query=cfg.n_query, seed=seed)
+
+    def validate() -> Any:
+        val = EpisodeSampler(data["val"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
+                             n_query=cfg.test_n_query, seed=VAL_SEED)
+        return evaluate(learner, val, n_episodes=cfg.val_episodes, progress=False)
+
+    return tasks, (validate if cfg.val_every else None)
+
+
+def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
+          progress: bool) -> dict[str, Any]:
+    if cfg.dataset == "sinusoid":
+        return _test_regression(cfg, data["tasks"], learner)
+    test = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
+                          n_query=cfg.test_n_query, seed=TEST_SEED)
+    accuracy = evaluate(learner, test, n_episodes=cfg.test_episodes, progress=progress)
+    return {"test": accuracy.to_dict(), "protocol": {
+        "dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
+        "n_shot": cfg.test_n_shot, "n_query": cfg.test_n_query,
+        "episodes": cfg.test_episodes, "inner_steps": cfg.eval_inner_steps,
+        "normalisation": "batch statistics of each set (transductive)"}}
+
+
+def _test_regression(cfg: ExperimentConfig, tasks: SinusoidTasks,
+                     learner: nn.Module) -> dict[str, Any]:
+    """MSE after 0..eval_inner_steps steps for each K in test_shots (100 query points)."""
+    curves, lrs = {}, {}
+    for k in cfg.test_shots:
+        batch = _regression_batch(tasks, cfg.test_episodes, k, TEST_SEED + k)
+        maml, lrs[k] = _adaptable(cfg, learner, tasks, k)
+        per_task = adaptation_curve(maml, batch, cfg.eval_inner_steps)  # [tasks, steps + 1]
+        curves[str(k)] = [mean_ci95(per_task[:, s]).to_dict()
+                          for s in range(per_task.shape[1])]
+    return {"mse_vs_steps": curves, "fine_tune_lr": {str(k): v for k, v in lrs.items()},
+            "protocol": {"dataset": "sinusoid (A in [0.1, 5], phase in [0, pi], x in [-5, 5])",
+                         "test_tasks": cfg.test_episodes, "query_points": 100,
+                         "support_sizes": list(cfg.test_shots),
+                         "steps": list(range(cfg.eval_inner_steps + 1))}}
+
+
+def _regression_batch(tasks: SinusoidTasks, n: int, k: int, seed: int) -> EpisodeBatch:
+    batch, _ = tasks.sample(n, n_support=k, n_query=100,
+                            generator=torch.Generator().manual_seed(seed))
+    return batch
+
+
+def _adaptable(cfg: ExperimentConfig, learner: nn.Module, tasks: SinusoidTasks,
+               k: int) -> tuple[MAML, float]:
+    """MAML adapts with its own inner rate; joint training gets the best of a small grid,
+    chosen on validation tasks (the paper's "automatically tuned step size")."""
+    if isinstance(learner, MAML):
+        return learner, cfg.inner_lr
+    if not isinstance(learner, JointTraining):
+        raise ValueError(f"cannot fine-tune a {type(learner).__name__}")
+    model = learner.model
+    val = _regression_batch(tasks, 100, k, VAL_SEED + k)
+    scores = {lr: adaptation_curve(MAML(model, task="regression", inner_lr=lr), val,
+                                   cfg.eval_inner_steps)[:, -1].mean().item()
+              for lr in JOINT_LR_GRID}
+    best = min(scores, key=lambda lr: scores[lr])
+    return MAML(model, task="regression", inner_lr=best), best
+
+
+def _downsample(values: list[float], points: int = 200) -> list[float]:
+    """Window means, so a curve of any length is stored in at most ``points`` numbers."""
+    if len(values) <= points:
+        return [round(v, 5) for v in values]
+    width = -(-len(values) // points)
+    return [round(sum(values[i:i + width]) / len(values[i:i + width]), 5)
+            for i in range(0, len(values), width)]
+
+
+def _command(cfg: ExperimentConfig, seed: int) -> str:
+    extra = f" --iterations {cfg.iterations}" if "-it" in run_id(cfg, seed) else ""
+    return (f"{shlex.quote(Path(sys.executable).name)} -m companion.experiments run "
+            f"{cfg.name} --seed {seed}{extra}")

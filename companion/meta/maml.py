@@ -1,0 +1,266 @@
+"""MAML and its first-order, head-only (ANIL) and learned-learning-rate (Meta-SGD) variants.
+
+MAML (Finn, Abbeel & Levine, 2017) learns an initialisation ``theta`` from which a few
+gradient steps on a task's support set give a good model for that task:
+
+    min_theta  E_T [ L_T^query( theta - alpha * grad L_T^support(theta) ) ].
+
+* **FOMAML** drops the second-order term (the Hessian of the support loss) from the
+  meta-gradient; **ANIL** (Raghu et al., 2020) adapts only the final layer in the inner loop;
+  **Meta-SGD** (Li et al., 2017) learns a per-parameter inner learning rate ``alpha``.
+* A meta-batch is evaluated either by a Python loop over tasks or by ``torch.func.vmap`` over
+  the stacked batch; both give the same result (``batching="auto"`` picks the faster, see
+  ``benchmarks/maml_speed.py``).
+
+Chapter: MAML. References: :cite:t:`finn2017model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from companion.data.episode import Episode, EpisodeBatch
+from companion.meta.functional import Params, check_inner_args, check_params, inner_adapt
+
+__all__ = ["MAML", "MAMLConfig", "adaptation_curve"]
+
+BATCHING = ("auto", "loop", "vmap")
+TASKS = ("classification", "regression")
+# CPU rule of thumb from benchmarks/maml_speed.py: vmap pays off only for small query sets.
+VMAP_MAX_QUERIES_ON_CPU = 10
+
+
+@dataclass(frozen=True)
+class MAMLConfig:
+    """Hyperparameters of MAML and its variants; defaults are the paper's Omniglot 5-way ones."""
+
+    inner_lr: float = 0.4  # alpha: step size of the inner (per-task) gradient steps
+    inner_steps: int = 1  # inner steps during meta-training (paper: 1 for Omniglot 5-way)
+    eval_inner_steps: int = 3  # inner steps when adapting to a test task (paper: 3)
+    first_order: bool = False  # FOMAML: detach the inner gradients (no Hessian term)
+    learn_inner_lr: bool = False  # Meta-SGD: a learned inner learning rate per weight
+    adapt: str = "all"  # "all" (MAML) or "head" (ANIL: only parameters under `head`)
+    head: str = "head"  # name of the head sub-module, for adapt="head"
+    task: str = "classification"  # "classification" (cross-entropy) or "regression" (MSE)
+    batching: str = "auto"  # "loop", "vmap", or "auto" (device and query-size rule)
+
+    def __post_init__(self) -> None:
+        check_inner_args(self.inner_steps, self.inner_lr)
+        if self.inner_steps < 1:
+            raise ValueError(f"inner_steps must be >= 1, got {self.inner_steps}")
+        if not isinstance(self.eval_inner_steps, int) or self.eval_inner_steps < 1:
+            raise ValueError(f"eval_inner_steps must be an int >= 1, got "
+                             f"{self.eval_inner_steps!r}")
+        for name, value, allowed in (("adapt", self.adapt, ("all", "head")),
+                                     ("task", self.task, TASKS),
+                                     ("batching", self.batching, BATCHING)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+class MAML(nn.Module):
+    """Model-agnostic meta-learning around any ``nn.Module``.
+
+    Args:
+        model: the network whose initial weights are meta-learned (e.g.
+            ``Conv4(n_classes=5, norm="batch_stats")`` or ``MLP(1, (40, 40), 1)``).
+        config: a :class:`MAMLConfig`; keyword overrides are applied on top, e.g.
+            ``MAML(net, first_order=True)``.
+
+    Example:
+        >>> maml = MAML(Conv4(n_classes=5), inner_lr=0.4, inner_steps=1)
+        >>> loss, metrics = maml.meta_loss(sampler.sample_batch(32))   # then loss.backward()
+        >>> logits = maml.predict(test_episode)                        # 3 adaptation steps
+    """
+
+    def __init__(self, model: nn.Module, config: MAMLConfig | None = None,
+                 **overrides: Any) -> None:
+        super().__init__()
+        self.config = replace(config or MAMLConfig(), **overrides)
+        self.model = model
+        names = [name for name, _ in model.named_parameters()]
+        if not names:
+            raise ValueError("model has no parameters to meta-learn")
+        if self.config.adapt == "head":
+            prefix = self.config.head + "."
+            self.adapt_names = tuple(n for n in names if n.startswith(prefix))
+            if not self.adapt_names:
+                raise ValueError(f"adapt='head' but the model has no parameters under "
+                                 f"{self.config.head!r}; its parameters are {names}")
+        else:
+            self.adapt_names = tuple(names)
+        self.has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                 for m in model.modules())
+        if self.config.batching == "vmap" and self.has_batchnorm:
+            raise ValueError(
+                "batching='vmap' with nn.BatchNorm layers gives a wrong second-order "
+                "meta-gradient (and cannot update running statistics under vmap); build the "
+                "model with companion.models.BatchStatNorm2d (Conv4(norm='batch_stats')) or "
+                "use batching='loop'"
+            )
+        if self.config.learn_inner_lr:  # Meta-SGD: one learned rate per weight
+            params = dict(model.named_parameters())
+            self.inner_lrs = nn.ParameterDict({
+                _key(n): nn.Parameter(torch.full_like(params[n], self.config.inner_lr))
+                for n in self.adapt_names
+            })
+
+    # ------------------------------------------------------------------ building blocks
+
+    def loss_fn(self, out: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy for classification, mean squared error for regression."""
+        if self.config.task == "classification":
+            return F.cross_entropy(out, target)
+        return F.mse_loss(out, target)
+
+    def params(self) -> Params:
+        """The meta-parameters of the wrapped model, by name."""
+        return dict(self.model.named_parameters())
+
+    def inner_lr(self) -> float | dict[str, Tensor]:
+        """The inner learning rate: a float, or per-parameter tensors for Meta-SGD."""
+        if self.config.learn_inner_lr:
+            return {n: self.inner_lrs[_key(n)] for n in self.adapt_names}
+        return self.config.inner_lr
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, *, steps: int | None = None,
+              params: Params | None = None) -> Params:
+        """Fast weights after ``steps`` inner steps on the support set (default: training steps).
+
+        Differentiable with respect to the meta-parameters unless ``first_order`` is set.
+        """
+        steps = self.config.inner_steps if steps is None else steps
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        params = self.params() if params is None else params
+        check_params(self.model, params)
+        return inner_adapt(self.model, params, support_x, support_y, loss_fn=self.loss_fn,
+                           steps=steps, lr=self.inner_lr(), adapt=self.adapt_names,
+                           first_order=self.config.first_order)
+
+    def forward(self, x: Tensor, params: Params | None = None) -> Tensor:
+        """The wrapped model applied with ``params`` (default: the meta-parameters)."""
+        return functional_call(self.model, self.params() if params is None else params, (x,))
+
+    def _task_loss(self, params: Params, sx: Tensor, sy: Tensor, qx: Tensor,
+                   qy: Tensor) -> tuple[Tensor, Tensor]:
+        """Query loss after adaptation, and the metric (accuracy, or the loss itself)."""
+        fast = inner_adapt(self.model, params, sx, sy, loss_fn=self.loss_fn,
+                           steps=self.config.inner_steps, lr=self.inner_lr(),
+                           adapt=self.adapt_names, first_order=self.config.first_order)
+        out = functional_call(self.model, fast, (qx,))  # [n_query, n_way] or [n_query, ...]
+        loss = self.loss_fn(out, qy)
+        if self.config.task == "classification":
+            metric = (out.argmax(-1) == qy).float().mean()
+        else:
+            metric = loss
+        return loss, metric.detach()
+
+    # ------------------------------------------------------------------ the learner protocol
+
+    def batching_for(self, batch: EpisodeBatch) -> str:
+        """``"loop"`` or ``"vmap"``: the configured choice, or the ``"auto"`` rule.
+
+        Auto: vmap on CUDA; on a CPU, vmap only when each task has at most
+        ``VMAP_MAX_QUERIES_ON_CPU`` queries (measured in ``benchmarks/maml_speed.py``); never
+        with ``nn.BatchNorm`` layers.
+        """
+        if self.config.batching != "auto":
+            return self.config.batching
+        if self.has_batchnorm:
+            return "loop"
+        if batch.device.type == "cuda":
+            return "vmap"
+        return "vmap" if batch.query_x.shape[1] <= VMAP_MAX_QUERIES_ON_CPU else "loop"
+
+    def meta_loss(self, batch: EpisodeBatch,
+                  params: Params | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Mean query loss after adaptation over the tasks of ``batch`` (differentiable).
+
+        Args:
+            batch: stacked tasks.
+            params: meta-parameters to use instead of the model's own (e.g. for a
+                finite-difference check); must match the model's names and shapes.
+        """
+        self._check_batch(batch)
+        if params is None:
+            params = self.params()
+        else:
+            check_params(self.model, params)
+        if self.batching_for(batch) == "vmap":
+            losses, metrics = vmap(self._task_loss, in_dims=(None, 0, 0, 0, 0))(
+                params, batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+        else:
+            pairs = [self._task_loss(params, *task) for task in zip(
+                batch.support_x, batch.support_y, batch.query_x, batch.query_y, strict=True)]
+            losses = torch.stack([p[0] for p in pairs])
+            metrics = torch.stack([p[1] for p in pairs])
+        name = "accuracy" if self.config.task == "classification" else "query_mse"
+        return losses.mean(), {name: metrics.mean()}
+
+    def predict(self, episode: Episode, steps: int | None = None) -> Tensor:
+        """Query predictions after ``steps`` (default ``eval_inner_steps``) adaptation steps.
+
+        Nothing is tracked for the meta-gradient; the adaptation itself still uses gradients.
+        """
+        steps = self.config.eval_inner_steps if steps is None else steps
+        params = {k: v.detach() for k, v in self.params().items()}
+        fast = self.adapt(episode.support_x, episode.support_y, steps=steps, params=params)
+        with torch.no_grad():
+            return functional_call(self.model, fast, (episode.query_x,))
+
+    def _check_batch(self, batch: EpisodeBatch) -> None:
+        if not isinstance(batch, EpisodeBatch):
+            raise ValueError(f"meta_loss needs an EpisodeBatch (e.g. sampler.sample_batch(n)), "
+                             f"got {type(batch).__name__}")
+        is_cls = not batch.support_y.dtype.is_floating_point
+        if is_cls != (self.config.task == "classification"):
+            raise ValueError(f"task={self.config.task!r} but the batch has "
+                             f"{'integer labels' if is_cls else 'float targets'}")
+
+
+def _key(name: str) -> str:
+    """Parameter names contain dots, which ParameterDict keys may not."""
+    return name.replace(".", "__")
+
+
+def adaptation_curve(maml: MAML, batch: EpisodeBatch, max_steps: int) -> Tensor:
+    """Query metric after 0, 1, ..., ``max_steps`` adaptation steps, for every task.
+
+    The metric is the mean squared error for regression and the accuracy for
+    classification. Nothing is kept for a meta-gradient (first-order inner steps from detached
+    meta-parameters), and tasks are batched with ``vmap`` unless the model has BatchNorm.
+
+    Returns:
+        ``[n_tasks, max_steps + 1]``.
+    """
+    if not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
+    maml._check_batch(batch)
+    params = {k: v.detach() for k, v in maml.params().items()}
+    lr = maml.inner_lr()
+    lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
+
+    def per_task(sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        fast, curve = params, []
+        for step in range(max_steps + 1):
+            if step:
+                fast = inner_adapt(maml.model, fast, sx, sy, loss_fn=maml.loss_fn, steps=1,
+                                   lr=lr, adapt=maml.adapt_names, first_order=True)
+            out = functional_call(maml.model, fast, (qx,))
+            if maml.config.task == "classification":
+                curve.append((out.argmax(-1) == qy).float().mean())
+            else:
+                curve.append(maml.loss_fn(out, qy))
+        return torch.stack(curve).detach()
+
+    args = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+    if maml.has_batchnorm:
+        return torch.stack([per_task(*task) for task in zip(*args, strict=True)])
+    return vmap(per_task)(*args)

@@ -1,0 +1,122 @@
+"""The experiment command: result files with provenance, exact resume, refused mix-ups, CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from companion.experiments import CONFIGS, ExperimentConfig, get_config, run_experiment
+from companion.experiments.__main__ import main
+from companion.experiments.runner import JOINT_LR_GRID, run_id
+from companion.meta.maml import MAML
+from companion.utils import read_record
+
+TINY = ExperimentConfig(name="tiny-maml", method="maml", n_way=3, test_n_way=3,
+                        meta_batch_size=2, iterations=4, val_every=2, val_episodes=2,
+                        test_episodes=3, test_n_query=2, checkpoint_every=2)
+SINE = ExperimentConfig(name="tiny-sine", method="joint", dataset="sinusoid", n_shot=5,
+                        n_query=5, test_shots=(5,), meta_batch_size=4, iterations=5,
+                        val_every=0, test_episodes=4, eval_inner_steps=2, n_way=1,
+                        test_n_way=1, checkpoint_every=5)
+
+
+def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
+    result = run_experiment(TINY, seed=3, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
+                            progress=False)
+    record = read_record(tmp_path / "r" / "tiny-maml-it4-seed3.json")
+    assert record["key"] == json.loads(json.dumps(TINY.key(3)))
+    assert record["result"] == json.loads(json.dumps(result))
+    assert 0 <= result["test"]["mean"] <= 1 and result["test"]["n_episodes"] == 3
+    assert result["protocol"]["n_way"] == 3 and result["protocol"]["inner_steps"] == 3
+    assert [v["iteration"] for v in result["validation"]] == [2, 4]
+    assert result["device"].startswith("cpu") and len(result["loss_curve"]) == 4
+    assert "git_revision" in record and "torch" in record and record["wall_time_s"] > 0
+    assert "run tiny-maml --seed 3 --iterations 4" in result["command"]
+    weights = torch.load(tmp_path / "r" / "tiny-maml-it4-seed3.pt")
+    assert "model.head.weight" in weights
+
+
+def test_interrupted_run_resumes_exactly(mirror, tmp_path, monkeypatch):
+    full = run_experiment(TINY, results_dir=tmp_path / "a", runs_dir=tmp_path / "ca",
+                          progress=False)
+    calls = {"n": 0}
+    real = MAML.meta_loss
+
+    def crash_on_third_step(self, batch, params=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated interruption")
+        return real(self, batch, params)
+
+    monkeypatch.setattr(MAML, "meta_loss", crash_on_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
+                       progress=False)
+    assert not (tmp_path / "b").exists()  # no result for an unfinished run
+    monkeypatch.setattr(MAML, "meta_loss", real)
+    resumed = run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
+                             progress=False)
+    assert resumed["loss_curve"] == pytest.approx(full["loss_curve"])
+    assert resumed["test"] == pytest.approx(full["test"])
+    a = torch.load(tmp_path / "a" / "tiny-maml-it4-seed0.pt")
+    b = torch.load(tmp_path / "b" / "tiny-maml-it4-seed0.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    run_experiment(SINE, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", progress=False)
+    changed = replace(SINE, outer_lr=0.01)
+    (tmp_path / "c" / run_id(SINE, 0)).rename(tmp_path / "c" / run_id(changed, 0))
+    with pytest.raises(ValueError, match="different configuration"):
+        run_experiment(changed, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
+                       progress=False)
+
+
+def test_joint_baseline_gets_a_tuned_fine_tuning_rate(tmp_path):
+    result = run_experiment(SINE, results_dir=tmp_path, runs_dir=tmp_path / "c",
+                            progress=False)
+    assert result["fine_tune_lr"]["5"] in JOINT_LR_GRID
+    curve = result["mse_vs_steps"]["5"]
+    assert len(curve) == 3 and all(point["n_episodes"] == 4 for point in curve)
+
+
+def test_cli_list_run_and_show(tmp_path, capsys):
+    assert main(["list"]) == 0
+    assert "maml-omniglot-5w1s" in capsys.readouterr().out
+    args = ["run", "maml-sinusoid", "--iterations", "3", "--results", str(tmp_path / "r"),
+            "--runs", str(tmp_path / "c"), "--quiet", "--threads", "1"]
+    assert main(args) == 0
+    path = tmp_path / "r" / "maml-sinusoid-it3-seed0.json"
+    assert path.is_file()
+    assert main(["show", str(path)]) == 0
+    shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert shown["iterations"] == 3 and "mse_vs_steps" in shown
+
+
+def test_cli_help_documents_the_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--seed" in out and "--device" in out and "--iterations" in out
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"method": "sgd"}, "method"), ({"dataset": "cifar"}, "dataset"),
+    ({"iterations": 0}, "iterations"), ({"outer_lr": 0.0}, "outer_lr"),
+])
+def test_bad_configurations(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(**{"name": "x", "method": "maml", **kwargs})
+
+
+def test_unknown_names_and_bad_threads(tmp_path):
+    with pytest.raises(ValueError, match="unknown experiment"):
+        get_config("maml-imagenet")
+    with pytest.raises(ValueError, match="threads"):
+        run_experiment(SINE, threads=0, results_dir=tmp_path, runs_dir=tmp_path)
+    assert all(name == cfg.name for name, cfg in CONFIGS.items())
