@@ -30,14 +30,18 @@ import time
 import torch
 import torch.nn.functional as F
 
-VARIANTS = {
-    # name: (implementation, first_order, batching)
-    "reference loop, 2nd order": ("reference", False, "loop"),
-    "loop, 2nd order": ("library", False, "loop"),
-    "vmap, 2nd order": ("library", False, "vmap"),
-    "loop, 1st order": ("library", True, "loop"),
-    "vmap, 1st order": ("library", True, "vmap"),
+VARIANTS: dict[str, dict] = {
+    # name: MAML options ("reference" = the plain loop of companion.meta.reference)
+    "reference loop, 2nd order": {"reference": True},
+    "loop, 2nd order": {"batching": "loop"},
+    "vmap, 2nd order": {"batching": "vmap"},
+    "loop, 1st order": {"batching": "loop", "first_order": True},
+    "vmap, 1st order": {"batching": "vmap", "first_order": True},
+    "loop, ANIL": {"batching": "loop", "adapt": "head"},
+    "vmap, ANIL": {"batching": "vmap", "adapt": "head"},
+    "loop, Meta-SGD": {"batching": "loop", "learn_inner_lr": True},
 }
+DEFAULT_VARIANTS = list(VARIANTS)[:5]
 BASELINE = "reference loop, 2nd order"
 
 
@@ -52,12 +56,12 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
     from companion.meta.maml import MAML
     from companion.meta.reference import naive_maml_loss
 
-    impl, first_order, batching = VARIANTS[args.variant]
+    options = dict(VARIANTS[args.variant])
+    reference = options.pop("reference", False)
     device = torch.device(args.device)
     torch.manual_seed(0)
     net = Conv4(n_classes=args.ways, norm="batch_stats").to(device)
-    maml = MAML(net, inner_lr=0.4, inner_steps=args.inner_steps, first_order=first_order,
-                batching=batching)
+    maml = MAML(net, inner_lr=0.4, inner_steps=args.inner_steps, **options)
     opt = torch.optim.Adam(maml.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     b, n_s, n_q = args.meta_batch, args.ways * args.shots, args.ways * args.queries
@@ -69,9 +73,9 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
     ).to(device)
 
     def step() -> None:
-        if impl == "reference":
+        if reference:
             loss = naive_maml_loss(net, batch, inner_lr=0.4, inner_steps=args.inner_steps,
-                                   loss_fn=F.cross_entropy, first_order=first_order)
+                                   loss_fn=F.cross_entropy)
         else:
             loss, _ = maml.meta_loss(batch)
         opt.zero_grad(set_to_none=True)
@@ -112,7 +116,9 @@ def main() -> None:
     parser.add_argument("--inner-steps", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5, help="timed meta-training steps")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=DEFAULT_VARIANTS,
+                        choices=list(VARIANTS), metavar="VARIANT",
+                        help=f"any of {list(VARIANTS)} (default: the first five)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: worker mode
     args = parser.parse_args()

@@ -6,6 +6,10 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+if [[ -z ${COMPANION_DATA_MIRROR:-} && -d ../shared/data/omniglot ]]; then
+  COMPANION_DATA_MIRROR=$(cd ../shared/data && pwd)  # as the Makefile does
+fi
+export COMPANION_DATA_MIRROR
 opts=()
 while [[ $# -gt 0 && $1 == --* ]]; do opts+=("$1" "$2"); shift 2; done
 mkdir -p runs
@@ -13,5 +17,6 @@ for name in "$@"; do
   if [[ -f results/$name-seed0.json ]]; then echo "skip $name (result exists)"; continue; fi
   echo "$(date -Is) start $name"
   "$PY" -m companion.experiments run "$name" --quiet "${opts[@]}" > "runs/$name.log" 2>&1
-  echo "$(date -Is) end $name rc=$?"
+  rc=$?
+  echo "$(date -Is) end $name rc=$rc"
 done

@@ -39,7 +39,14 @@ from companion.utils import (
     write_record,
 )
 
-__all__ = ["build_learner", "result_path", "run_experiment", "run_id"]
+__all__ = [
+    "build_learner",
+    "load_or_run_experiment",
+    "result_path",
+    "results_dir",
+    "run_experiment",
+    "run_id",
+]
 
 TEST_SEED = 2024  # every method and training seed is tested on the same episodes
 VAL_SEED = 10_000
@@ -61,6 +68,45 @@ def build_learner(cfg: ExperimentConfig) -> nn.Module:
                 eval_inner_steps=cfg.eval_inner_steps, first_order=cfg.method == "fomaml",
                 adapt="head" if cfg.method == "anil" else "all",
                 learn_inner_lr=cfg.method == "metasgd")
+
+
+RESULTS_ENV = "COMPANION_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    """``$COMPANION_RESULTS_DIR``, else the repository's ``results/`` folder (a checkout), else
+    ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    checkout = Path(__file__).resolve().parents[2] / "results"
+    return checkout if checkout.is_dir() else Path("results")
+
+
+def load_or_run_experiment(name: str, *, seed: int = 0, run: bool = False,
+                           device: str | torch.device | None = None) -> dict[str, Any]:
+    """The stored result of a named experiment, or a fresh run of it if ``run`` is True.
+
+    A stored result counts only if its key equals the registered configuration (and seed),
+    so a changed hyperparameter is never answered with an old number.
+
+    Raises:
+        FileNotFoundError: no matching result and ``run`` is False; the message gives the
+            command that produces it.
+    """
+    from companion.experiments.configs import get_config
+    from companion.utils import read_record
+
+    cfg = get_config(name)
+    path = result_path(cfg, seed, results_dir())
+    if path.is_file():
+        record = read_record(path)
+        if record["key"] == json.loads(json.dumps(cfg.key(seed))):
+            return record["result"]
+    if not run:
+        raise FileNotFoundError(
+            f"{path} is missing or was produced by another configuration; produce it with "
+            f"`python -m companion.experiments run {name} --seed {seed}` (or pass run=True)")
+    return run_experiment(cfg, seed=seed, device=device, results_dir=results_dir())
 
 
 def run_id(cfg: ExperimentConfig, seed: int) -> str:
@@ -187,13 +233,24 @@ def _test_regression(cfg: ExperimentConfig, tasks: SinusoidTasks,
         batch = _regression_batch(tasks, cfg.test_episodes, k, TEST_SEED + k)
         maml, lrs[k] = _adaptable(cfg, learner, tasks, k)
         per_task = adaptation_curve(maml, batch, cfg.eval_inner_steps)  # [tasks, steps + 1]
-        curves[str(k)] = [mean_ci95(per_task[:, s]).to_dict()
-                          for s in range(per_task.shape[1])]
+        curves[str(k)] = [_robust_summary(per_task[:, s]) for s in range(per_task.shape[1])]
     return {"mse_vs_steps": curves, "fine_tune_lr": {str(k): v for k, v in lrs.items()},
             "protocol": {"dataset": "sinusoid (A in [0.1, 5], phase in [0, pi], x in [-5, 5])",
                          "test_tasks": cfg.test_episodes, "query_points": 100,
+                         "summary": "mean and 95% CI over tasks whose MSE stayed finite; "
+                                    "median over all tasks; n_diverged = non-finite MSE",
                          "support_sizes": list(cfg.test_shots),
                          "steps": list(range(cfg.eval_inner_steps + 1))}}
+
+
+def _robust_summary(values: torch.Tensor) -> dict[str, Any]:
+    """Mean and 95% CI over the tasks whose error stayed finite, the median over all tasks,
+    and how many diverged (non-finite error): adaptation can blow up on a rare task."""
+    finite = values[torch.isfinite(values)]
+    summary = mean_ci95(finite).to_dict() if len(finite) >= 2 else {
+        "mean": float("nan"), "ci95": float("nan"), "n_episodes": len(finite)}
+    return {**summary, "median": values.nan_to_num(torch.inf).median().item(),
+            "n_diverged": int(len(values) - len(finite))}
 
 
 def _regression_batch(tasks: SinusoidTasks, n: int, k: int, seed: int) -> EpisodeBatch:
@@ -213,8 +270,8 @@ def _adaptable(cfg: ExperimentConfig, learner: nn.Module, tasks: SinusoidTasks,
     model = learner.model
     val = _regression_batch(tasks, 100, k, VAL_SEED + k)
     scores = {lr: adaptation_curve(MAML(model, task="regression", inner_lr=lr), val,
-                                   cfg.eval_inner_steps)[:, -1].mean().item()
-              for lr in JOINT_LR_GRID}
+                                   cfg.eval_inner_steps)[:, -1].nan_to_num(torch.inf)
+              .mean().item() for lr in JOINT_LR_GRID}  # a rate that diverges anywhere loses
     best = min(scores, key=lambda lr: scores[lr])
     return MAML(model, task="regression", inner_lr=best), best
 

@@ -1,0 +1,35 @@
+"""Committed results still match the configurations that claim to have produced them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from companion.experiments import get_config, load_or_run_experiment
+from companion.utils import read_record
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+FILES = sorted(RESULTS.glob("*-seed*.json"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_result_matches_its_registered_configuration(path):
+    match = re.fullmatch(r"(.+)-seed(\d+)\.json", path.name)
+    assert match, path.name
+    name, seed = match.group(1), int(match.group(2))
+    record = read_record(path)
+    assert record["key"] == json.loads(json.dumps(get_config(name).key(seed))), (
+        f"{path.name} is stale: rerun `python -m companion.experiments run {name}`")
+    assert record["git_revision"], "results must record the code revision"
+    assert path.with_suffix(".pt").is_file(), "trained weights are stored beside the result"
+    assert load_or_run_experiment(name, seed=seed) == record["result"]
+
+
+def test_missing_results_name_the_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
+    command = re.escape("python -m companion.experiments run maml-omniglot-5w1s --seed 0")
+    with pytest.raises(FileNotFoundError, match=command):
+        load_or_run_experiment("maml-omniglot-5w1s")
