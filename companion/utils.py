@@ -105,14 +105,16 @@ def atomic_write(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
-    """The current git commit (with '+dirty' for local changes), or None outside a checkout."""
+    """The current git commit, with '+dirty' if tracked files other than ``results/`` and
+    ``runs/`` have uncommitted changes; None outside a checkout."""
     where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # changed tracked files, apart from results and checkpoints
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude,top)results", ":(exclude,top)runs"],
             cwd=where, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
