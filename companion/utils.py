@@ -165,11 +165,15 @@ def _check_record_path(path: str | os.PathLike[str]) -> Path:
 
 
 def write_record(path: str | os.PathLike[str], *, key: Mapping[str, Any], result: Any,
-                 wall_time_s: float, **extra: Any) -> None:
+                 wall_time_s: float, revision: str | None = None, **extra: Any) -> None:
     """Store ``result`` with its provenance (key, time, git revision, versions), atomically.
 
     The format :func:`load_or_run` reads; experiment commands write it too, so a notebook can
     load their results.
+
+    Args:
+        revision: the git revision of the code that computed ``result``; default: the
+            current one. Long runs pass the revision they started with.
     """
     path = _check_record_path(path)
     record = {
@@ -177,7 +181,7 @@ def write_record(path: str | os.PathLike[str], *, key: Mapping[str, Any], result
         "result": result,
         "wall_time_s": round(wall_time_s, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "git_revision": git_revision(),
+        "git_revision": revision if revision is not None else git_revision(),
         "torch": torch.__version__,
         "platform": platform.platform(),
         **extra,

@@ -35,6 +35,7 @@ from companion.utils import (
     atomic_write,
     describe_device,
     get_device,
+    git_revision,
     seed_everything,
     write_record,
 )
@@ -137,6 +138,7 @@ def run_experiment(
     Returns:
         The result dictionary that was written (test metrics, protocol, curves, timing).
     """
+    revision = git_revision()  # the code this process runs, whenever it finishes
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
@@ -148,7 +150,7 @@ def run_experiment(
     data = _data(cfg, dev)
     tasks, validate = _training_tasks(cfg, data, learner, seed)
     run_dir = Path(runs_dir) / run_id(cfg, seed)
-    _claim_run_dir(run_dir, cfg.key(seed))
+    revisions = _claim_run_dir(run_dir, cfg.key(seed), revision)
     started = time.perf_counter()
     history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
                   meta_batch_size=cfg.meta_batch_size, validate=validate,
@@ -171,22 +173,31 @@ def run_experiment(
     }
     path = result_path(cfg, seed, results_dir)
     write_record(path, key=cfg.key(seed), result=result,
-                 wall_time_s=time.perf_counter() - started)
+                 wall_time_s=time.perf_counter() - started, revision=revision,
+                 git_revisions_of_run=revisions)
     torch.save(learner.state_dict(), path.with_suffix(".pt"))
     return result
 
 
-def _claim_run_dir(run_dir: Path, key: dict[str, Any]) -> None:
-    """Remember which configuration a checkpoint belongs to; refuse to resume another one."""
+def _claim_run_dir(run_dir: Path, key: dict[str, Any], revision: str | None) -> list[str]:
+    """Remember which configuration a checkpoint belongs to (refusing to resume another one)
+    and which code revisions have worked on it; return those revisions."""
     stamp = run_dir / "config.json"
     if stamp.is_file():
         if json.loads(stamp.read_text()) != json.loads(json.dumps(key)):
             raise ValueError(f"{run_dir} holds a checkpoint of a different configuration; "
                              "delete that folder to start afresh")
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(stamp) as tmp:
-        tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_write(stamp) as tmp:
+            tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
+    log = run_dir / "revisions.txt"
+    revisions = log.read_text().split() if log.is_file() else []
+    if str(revision) not in revisions:
+        revisions.append(str(revision))
+        with atomic_write(log) as tmp:
+            tmp.write_text("\n".join(revisions) + "\n")
+    return revisions
 
 
 def _data(cfg: ExperimentConfig, device: torch.device) -> dict[str, Any]:

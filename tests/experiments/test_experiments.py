@@ -34,6 +34,7 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     assert [v["iteration"] for v in result["validation"]] == [2, 4]
     assert result["device"].startswith("cpu") and len(result["loss_curve"]) == 4
     assert "git_revision" in record and "torch" in record and record["wall_time_s"] > 0
+    assert record["git_revisions_of_run"] == [str(record["git_revision"])]
     assert "run tiny-maml --seed 3 --iterations 4" in result["command"]
     weights = torch.load(tmp_path / "r" / "tiny-maml-it4-seed3.pt")
     assert "model.head.weight" in weights
