@@ -40,6 +40,7 @@ VARIANTS: dict[str, dict] = {
     "loop, ANIL": {"batching": "loop", "adapt": "head"},
     "vmap, ANIL": {"batching": "vmap", "adapt": "head"},
     "loop, Meta-SGD": {"batching": "loop", "learn_inner_lr": True},
+    "vmap, Meta-SGD": {"batching": "vmap", "learn_inner_lr": True},
 }
 DEFAULT_VARIANTS = list(VARIANTS)[:5]
 BASELINE = "reference loop, 2nd order"

@@ -4,7 +4,7 @@
   papers) and reports mean accuracy with a 95% confidence interval.
 * :func:`fit` meta-trains any learner that exposes ``meta_loss(batch) -> (loss, metrics)``,
   with optional periodic validation and checkpoints from which an interrupted run resumes
-  exactly (model, optimiser, scheduler, task-sampler and global RNG states).
+  exactly (model, optimiser, scheduler, task-sampler, learner and global RNG states).
 
 Chapter: Concepts (first experiment); used by every later chapter.
 """
@@ -246,6 +246,7 @@ def _record(history: History, iteration: int, loss: Tensor, metrics: dict[str, T
 
 def _save_checkpoint(path: Path, iteration: int, history: History, learner: nn.Module,
                      optimizer: torch.optim.Optimizer, scheduler: Any, tasks: TaskSource) -> None:
+    own = _learner_generator(learner)
     state = {
         "iteration": iteration,
         "history": history.to_dict(),
@@ -253,6 +254,7 @@ def _save_checkpoint(path: Path, iteration: int, history: History, learner: nn.M
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "task_generator": tasks.generator.get_state(),
+        "learner_generator": own.get_state() if own is not None else None,
         "torch_rng": torch.get_rng_state(),
     }
     with atomic_write(path) as tmp:
@@ -267,5 +269,14 @@ def _load_checkpoint(path: Path, learner: nn.Module, optimizer: torch.optim.Opti
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     tasks.generator.set_state(state["task_generator"])
+    own = _learner_generator(learner)
+    if own is not None and state.get("learner_generator") is not None:
+        own.set_state(state["learner_generator"])
     torch.set_rng_state(state["torch_rng"])
     return state["iteration"], History(**state["history"])
+
+
+def _learner_generator(learner: nn.Module) -> torch.Generator | None:
+    """A learner's own random generator (e.g. Reptile's minibatch order), if it has one."""
+    generator = getattr(learner, "generator", None)
+    return generator if isinstance(generator, torch.Generator) else None

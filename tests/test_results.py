@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from companion.experiments import get_config, load_or_run_experiment
+from companion.experiments import get_config, load_or_run_experiment, load_trained
+from companion.experiments.configs import same_experiment
 from companion.utils import read_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -21,11 +21,13 @@ def test_result_matches_its_registered_configuration(path):
     assert match, path.name
     name, seed = match.group(1), int(match.group(2))
     record = read_record(path)
-    assert record["key"] == json.loads(json.dumps(get_config(name).key(seed))), (
+    assert same_experiment(record["key"], get_config(name).key(seed)), (
         f"{path.name} is stale: rerun `python -m companion.experiments run {name}`")
     assert record["git_revision"], "results must record the code revision"
     assert path.with_suffix(".pt").is_file(), "trained weights are stored beside the result"
     assert load_or_run_experiment(name, seed=seed) == record["result"]
+    learner = load_trained(name, seed=seed)
+    assert not learner.training and sum(p.numel() for p in learner.parameters()) > 0
 
 
 def test_missing_results_name_the_command(monkeypatch, tmp_path):

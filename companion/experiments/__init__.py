@@ -5,11 +5,22 @@ from companion.experiments.configs import CONFIGS, ExperimentConfig, get_config
 from companion.experiments.runner import (
     build_learner,
     load_or_run_experiment,
+    load_trained,
     result_path,
     results_dir,
     run_experiment,
     run_id,
 )
 
-__all__ = ["CONFIGS", "ExperimentConfig", "build_learner", "get_config",
-           "load_or_run_experiment", "result_path", "results_dir", "run_experiment", "run_id"]
+__all__ = [
+    "CONFIGS",
+    "ExperimentConfig",
+    "build_learner",
+    "get_config",
+    "load_or_run_experiment",
+    "load_trained",
+    "result_path",
+    "results_dir",
+    "run_experiment",
+    "run_id",
+]

@@ -8,12 +8,13 @@ Chapter: MAML (results of longer runs); later chapters add their own.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import json
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["CONFIGS", "ExperimentConfig", "get_config"]
+__all__ = ["CONFIGS", "ExperimentConfig", "get_config", "same_experiment"]
 
-METHODS = ("maml", "fomaml", "anil", "metasgd", "joint")
+METHODS = ("maml", "fomaml", "anil", "metasgd", "joint", "reptile")
 DATASETS = ("omniglot", "sinusoid")
 
 
@@ -40,7 +41,11 @@ class ExperimentConfig:
     outer_lr: float = 1e-3  # Adam
     inner_lr: float = 0.4  # alpha
     inner_steps: int = 1  # inner steps while meta-training
+    inner_batch_size: int | None = None  # examples per inner step (None: the whole set)
+    inner_optimizer: str = "sgd"  # "sgd" (MAML) or "adam" (Reptile's inner loop)
+    final_outer_lr: float = 0.0  # Reptile: epsilon is annealed linearly to this
     eval_inner_steps: int = 3  # inner steps at test time
+    eval_inner_batch_size: int | None = None  # examples per test-time step (None: all)
     val_every: int = 250  # outer steps between validations (0: none)
     val_episodes: int = 200
     test_episodes: int = 600
@@ -61,11 +66,28 @@ class ExperimentConfig:
             raise ValueError("outer_lr and inner_lr must be > 0")
 
     def key(self, seed: int) -> dict[str, Any]:
-        """The result-file key: every field, and the seed."""
-        return {**asdict(self), "test_shots": list(self.test_shots), "seed": seed}
+        """The result-file key: the name, the method, the seed and every field that differs
+        from its default (so adding a field with a default invalidates no stored result)."""
+        return canonical({**asdict(self), "seed": seed})
 
     def with_iterations(self, iterations: int) -> ExperimentConfig:
         return replace(self, iterations=iterations)
+
+
+_DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig) if f.name not in ("name",
+                                                                                   "method")}
+
+
+def canonical(key: dict[str, Any]) -> dict[str, Any]:
+    """A key in JSON form without the entries that equal the configuration defaults."""
+    plain = json.loads(json.dumps(key, sort_keys=True))
+    defaults = json.loads(json.dumps(_DEFAULTS))
+    return {k: v for k, v in plain.items() if k not in defaults or defaults[k] != v}
+
+
+def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two stored keys describe the same configuration and seed."""
+    return canonical(a) == canonical(b)
 
 
 def _omniglot(name: str, method: str, **kw: Any) -> ExperimentConfig:
@@ -84,9 +106,29 @@ CONFIGS: dict[str, ExperimentConfig] = {c.name: c for c in [
     _omniglot("maml-omniglot-20w1s", "maml", n_way=20, test_n_way=20, meta_batch_size=16,
               inner_lr=0.1, inner_steps=5, eval_inner_steps=5, test_n_query=5,
               iterations=1500),
+    _omniglot("fomaml-omniglot-5w5s", "fomaml", n_shot=5, n_query=5, test_n_shot=5,
+              iterations=1500),
+    # Reptile, the paper's Omniglot settings (its Table 3): 10 examples per class per task
+    # (here 5 support + 5 query, all used for training), 5 inner Adam steps (beta1 = 0) on
+    # minibatches of 10, epsilon = 1 annealed to 0, meta-batch 5, 50 steps at test time.
+    _omniglot("reptile-omniglot-5w1s", "reptile", n_shot=5, n_query=5, meta_batch_size=5,
+              iterations=10000, inner_lr=1e-3, inner_steps=5, inner_batch_size=10,
+              inner_optimizer="adam", outer_lr=1.0, eval_inner_steps=50,
+              eval_inner_batch_size=5, val_every=1000, checkpoint_every=200),
+    _omniglot("reptile-omniglot-5w5s", "reptile", n_shot=5, n_query=5, test_n_shot=5,
+              meta_batch_size=5, iterations=10000, inner_lr=1e-3, inner_steps=5,
+              inner_batch_size=10, inner_optimizer="adam", outer_lr=1.0, eval_inner_steps=50,
+              eval_inner_batch_size=15, val_every=1000, checkpoint_every=200),
     ExperimentConfig(name="maml-sinusoid", method="maml", dataset="sinusoid", n_shot=10,
                      n_query=10, test_shots=(5, 10), meta_batch_size=25, iterations=70000,
                      inner_lr=0.01, eval_inner_steps=10, val_every=0, test_episodes=600,
+                     checkpoint_every=1000, n_way=1, test_n_way=1),
+    # Reptile on sinusoids: 50 points per task, 5 inner SGD steps on minibatches of 10
+    # (one pass), inner step 0.02, epsilon 0.1 annealed to 0; tested with SGD steps of 0.02.
+    ExperimentConfig(name="reptile-sinusoid", method="reptile", dataset="sinusoid", n_shot=10,
+                     n_query=40, test_shots=(5, 10), meta_batch_size=1, iterations=30000,
+                     inner_lr=0.02, inner_steps=5, inner_batch_size=10, outer_lr=0.1,
+                     eval_inner_steps=32, val_every=0, test_episodes=600,
                      checkpoint_every=1000, n_way=1, test_n_way=1),
     ExperimentConfig(name="joint-sinusoid", method="joint", dataset="sinusoid", n_shot=10,
                      n_query=10, test_shots=(5, 10), meta_batch_size=25, iterations=70000,

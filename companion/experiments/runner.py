@@ -14,11 +14,14 @@ Chapter: MAML (the results tables).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,10 @@ import torch
 from torch import nn
 
 from companion.data import EpisodeBatch, EpisodeSampler, SinusoidTasks, load_omniglot
-from companion.experiments.configs import ExperimentConfig
+from companion.experiments.configs import ExperimentConfig, same_experiment
 from companion.meta.joint import JointTraining
 from companion.meta.maml import MAML, adaptation_curve
+from companion.meta.reptile import Reptile
 from companion.models import MLP, Conv4
 from companion.training import evaluate, fit, mean_ci95
 from companion.utils import (
@@ -43,6 +47,7 @@ from companion.utils import (
 __all__ = [
     "build_learner",
     "load_or_run_experiment",
+    "load_trained",
     "result_path",
     "results_dir",
     "run_experiment",
@@ -54,7 +59,7 @@ VAL_SEED = 10_000
 JOINT_LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 
 
-def build_learner(cfg: ExperimentConfig) -> nn.Module:
+def build_learner(cfg: ExperimentConfig, seed: int = 0) -> nn.Module:
     """The model and algorithm a configuration names."""
     if cfg.method == "joint":
         return JointTraining(MLP(1, (40, 40), 1), task="regression")
@@ -63,8 +68,14 @@ def build_learner(cfg: ExperimentConfig) -> nn.Module:
         task = "regression"
     else:
         if cfg.test_n_way != cfg.n_way:
-            raise ValueError("MAML's head has n_way outputs: test_n_way must equal n_way")
+            raise ValueError("the head has n_way outputs: test_n_way must equal n_way")
         model, task = Conv4(n_classes=cfg.n_way, norm="batch_stats"), "classification"
+    if cfg.method == "reptile":
+        return Reptile(model, task=task, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps,
+                       inner_batch_size=cfg.inner_batch_size,
+                       inner_optimizer=cfg.inner_optimizer, outer_lr=cfg.outer_lr,
+                       final_outer_lr=cfg.final_outer_lr, eval_inner_steps=cfg.eval_inner_steps,
+                       eval_inner_batch_size=cfg.eval_inner_batch_size, seed=seed)
     return MAML(model, task=task, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps,
                 eval_inner_steps=cfg.eval_inner_steps, first_order=cfg.method == "fomaml",
                 adapt="head" if cfg.method == "anil" else "all",
@@ -101,13 +112,31 @@ def load_or_run_experiment(name: str, *, seed: int = 0, run: bool = False,
     path = result_path(cfg, seed, results_dir())
     if path.is_file():
         record = read_record(path)
-        if record["key"] == json.loads(json.dumps(cfg.key(seed))):
+        if same_experiment(record["key"], cfg.key(seed)):
             return record["result"]
     if not run:
         raise FileNotFoundError(
             f"{path} is missing or was produced by another configuration; produce it with "
             f"`python -m companion.experiments run {name} --seed {seed}` (or pass run=True)")
     return run_experiment(cfg, seed=seed, device=device, results_dir=results_dir())
+
+
+def load_trained(name: str, *, seed: int = 0, run: bool = False,
+                 device: str | torch.device | None = None) -> nn.Module:
+    """The learner of a named experiment with its trained weights (see load_or_run_experiment).
+
+    Returns:
+        The module built by :func:`build_learner`, in eval mode, on ``device`` (default CPU).
+    """
+    from companion.experiments.configs import get_config
+
+    load_or_run_experiment(name, seed=seed, run=run, device=device)  # checks key / runs
+    cfg = get_config(name)
+    learner = build_learner(cfg)
+    state = torch.load(result_path(cfg, seed, results_dir()).with_suffix(".pt"),
+                       map_location="cpu", weights_only=True)
+    learner.load_state_dict(state)
+    return learner.to(device or "cpu").eval()
 
 
 def run_id(cfg: ExperimentConfig, seed: int) -> str:
@@ -145,19 +174,24 @@ def run_experiment(
         torch.set_num_threads(threads)
     dev = get_device(device)
     seed_everything(seed)
-    learner = build_learner(cfg).to(dev)
-    optimizer = torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr)
+    learner = build_learner(cfg, seed).to(dev)
+    scheduler = None
+    if isinstance(learner, Reptile):  # SGD at epsilon on the Reptile direction, annealed
+        optimizer, scheduler = learner.outer_optimizer(cfg.iterations)
+    else:
+        optimizer = torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr)
     data = _data(cfg, dev)
     tasks, validate = _training_tasks(cfg, data, learner, seed)
     run_dir = Path(runs_dir) / run_id(cfg, seed)
     revisions = _claim_run_dir(run_dir, cfg.key(seed), revision)
     started = time.perf_counter()
-    history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
-                  meta_batch_size=cfg.meta_batch_size, validate=validate,
-                  validate_every=cfg.val_every if validate else 0,
-                  checkpoint=run_dir / "checkpoint.pt", checkpoint_every=cfg.checkpoint_every,
-                  progress=progress, desc=cfg.name)
-    test = _test(cfg, data, learner, progress)
+    with _lock(run_dir):
+        history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
+                      meta_batch_size=cfg.meta_batch_size, scheduler=scheduler,
+                      validate=validate, validate_every=cfg.val_every if validate else 0,
+                      checkpoint=run_dir / "checkpoint.pt",
+                      checkpoint_every=cfg.checkpoint_every, progress=progress, desc=cfg.name)
+        test = _test(cfg, data, learner, progress)
     result = {
         "name": cfg.name,
         "method": cfg.method,
@@ -184,7 +218,7 @@ def _claim_run_dir(run_dir: Path, key: dict[str, Any], revision: str | None) -> 
     and which code revisions have worked on it; return those revisions."""
     stamp = run_dir / "config.json"
     if stamp.is_file():
-        if json.loads(stamp.read_text()) != json.loads(json.dumps(key)):
+        if not same_experiment(json.loads(stamp.read_text()), key):
             raise ValueError(f"{run_dir} holds a checkpoint of a different configuration; "
                              "delete that folder to start afresh")
     else:
@@ -198,6 +232,25 @@ def _claim_run_dir(run_dir: Path, key: dict[str, Any], revision: str | None) -> 
         with atomic_write(log) as tmp:
             tmp.write_text("\n".join(revisions) + "\n")
     return revisions
+
+
+@contextlib.contextmanager
+def _lock(run_dir: Path) -> Iterator[None]:
+    """Refuse to train the same run in two processes at once."""
+    lock = run_dir / "lock"
+    if lock.is_file():
+        pid = int(lock.read_text().strip() or 0)
+        try:
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            pass  # a stale lock from a process that died
+        else:
+            raise RuntimeError(f"{run_dir} is being trained by process {pid}")
+    lock.write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _data(cfg: ExperimentConfig, device: torch.device) -> dict[str, Any]:
@@ -229,11 +282,20 @@ def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
     test = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
                           n_query=cfg.test_n_query, seed=TEST_SEED)
     accuracy = evaluate(learner, test, n_episodes=cfg.test_episodes, progress=progress)
-    return {"test": accuracy.to_dict(), "protocol": {
-        "dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
-        "n_shot": cfg.test_n_shot, "n_query": cfg.test_n_query,
-        "episodes": cfg.test_episodes, "inner_steps": cfg.eval_inner_steps,
-        "normalisation": "batch statistics of each set (transductive)"}}
+    alone = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
+                           n_query=cfg.test_n_query, seed=TEST_SEED)  # the same episodes
+    if not isinstance(learner, (MAML, Reptile)):
+        raise ValueError(f"cannot test a {type(learner).__name__} on few-shot episodes")
+    one_by_one = evaluate(functools.partial(learner.predict, transductive=False), alone,
+                          n_episodes=cfg.test_episodes, progress=progress)
+    return {"test": accuracy.to_dict(), "test_non_transductive": one_by_one.to_dict(),
+            "protocol": {
+                "dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
+                "n_shot": cfg.test_n_shot, "n_query": cfg.test_n_query,
+                "episodes": cfg.test_episodes, "inner_steps": cfg.eval_inner_steps,
+                "test": "transductive: all queries in one batch (batch statistics of the "
+                        "query set)",
+                "test_non_transductive": "each query in a batch with the support set only"}}
 
 
 def _test_regression(cfg: ExperimentConfig, tasks: SinusoidTasks,
@@ -276,6 +338,8 @@ def _adaptable(cfg: ExperimentConfig, learner: nn.Module, tasks: SinusoidTasks,
     chosen on validation tasks (the paper's "automatically tuned step size")."""
     if isinstance(learner, MAML):
         return learner, cfg.inner_lr
+    if isinstance(learner, Reptile):  # evaluated with plain SGD steps of its inner step size
+        return MAML(learner.model, task="regression", inner_lr=cfg.inner_lr), cfg.inner_lr
     if not isinstance(learner, JointTraining):
         raise ValueError(f"cannot fine-tune a {type(learner).__name__}")
     model = learner.model

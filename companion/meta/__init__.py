@@ -7,6 +7,7 @@ from companion.meta.maml import MAML, MAMLConfig, adaptation_curve
 from companion.meta.nearest_neighbour import NearestNeighbour
 from companion.meta.protonet import PrototypicalNetwork, class_prototypes
 from companion.meta.reference import naive_maml_loss
+from companion.meta.reptile import Reptile, ReptileConfig
 
 __all__ = [
     "MAML",
@@ -14,6 +15,8 @@ __all__ = [
     "MAMLConfig",
     "NearestNeighbour",
     "PrototypicalNetwork",
+    "Reptile",
+    "ReptileConfig",
     "adaptation_curve",
     "class_prototypes",
     "inner_adapt",

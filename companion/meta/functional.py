@@ -17,12 +17,13 @@ Chapter: MAML. References: :cite:t:`finn2017model`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad
 
-__all__ = ["Params", "check_params", "inner_adapt", "named_params"]
+__all__ = ["Params", "check_params", "inner_adapt", "named_params", "predict_queries"]
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -57,11 +58,16 @@ def inner_adapt(
     lr: float | Mapping[str, Tensor],
     adapt: Sequence[str] | None = None,
     first_order: bool = False,
+    optimizer: str = "sgd",
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+    adam_betas: tuple[float, float] = (0.0, 0.999),
+    adam_eps: float = 1e-8,
 ) -> Params:
     """Take ``steps`` gradient steps on the support loss, functionally.
 
-    ``theta_{t+1} = theta_t - lr * grad L_support(theta_t)`` for the parameters named in
-    ``adapt``; the others stay at their meta-values.
+    ``theta_{t+1} = theta_t - lr * grad L_support(theta_t)`` (SGD, the default) for the
+    parameters named in ``adapt``; the others stay at their meta-values.
 
     Args:
         model: the network; only its structure is used (``functional_call``).
@@ -75,27 +81,74 @@ def inner_adapt(
         adapt: names of the parameters to adapt (default: all); ANIL adapts only the head.
         first_order: detach the inner gradients (first-order MAML): the adapted weights still
             depend on ``params``, but only through the identity, not through the Hessian.
+        optimizer: ``"sgd"`` or ``"adam"`` (a functional Adam with ``adam_betas`` and
+            ``adam_eps``; Reptile uses it with beta1 = 0, as its paper does).
+        batch_size: examples per step, drawn as consecutive slices of a random permutation of
+            the support set (a new permutation each pass); None uses the whole set every step.
+        generator: draws the permutations; required when ``batch_size`` is given.
 
     Returns:
         The adapted weights, a new dict with every name of ``params``.
 
     Shapes:
-        Works per task; wrap in ``vmap`` (with ``params`` unbatched) for a batch of tasks.
+        Works per task; wrap in ``vmap`` (with ``params`` unbatched) for a batch of tasks
+        (full-batch steps only).
     """
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     names = tuple(params) if adapt is None else tuple(adapt)
     fixed = {k: v for k, v in params.items() if k not in names}
 
-    def support_loss(adapted: Params) -> Tensor:
-        out = functional_call(model, {**fixed, **adapted}, (support_x,))
-        return loss_fn(out, support_y)
+    def support_loss(adapted: Params, x: Tensor, y: Tensor) -> Tensor:
+        out = functional_call(model, {**fixed, **adapted}, (x,))
+        return loss_fn(out, y)
 
     fast = {k: params[k] for k in names}
-    for _ in range(steps):
-        grads = grad(support_loss)(fast)
+    batches = _minibatches(support_x.shape[0], steps, batch_size, generator)
+    moments: tuple[Params, Params] | None = None
+    for step in range(steps):
+        rows = next(batches)
+        x, y = (support_x, support_y) if rows is None else (support_x[rows], support_y[rows])
+        grads = grad(support_loss)(fast, x, y)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
-        fast = {k: fast[k] - _lr(lr, k) * grads[k] for k in names}
+        if optimizer == "sgd":
+            fast = {k: fast[k] - _lr(lr, k) * grads[k] for k in names}
+        else:
+            fast, moments = _adam_step(fast, grads, moments, step + 1, lr, adam_betas, adam_eps)
     return {**fixed, **fast}
+
+
+def _minibatches(n: int, steps: int, batch_size: int | None,
+                 generator: torch.Generator | None) -> Iterator[Tensor | None]:
+    """Row indices for each step: slices of random permutations, or None for full batches."""
+    if batch_size is None:
+        while True:
+            yield None
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    if generator is None:
+        raise ValueError("batch_size needs generator= to draw the minibatches")
+    size = min(batch_size, n)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - size + 1, size):
+            yield order[start:start + size]
+
+
+def _adam_step(fast: Params, grads: Params, moments: tuple[Params, Params] | None, t: int,
+               lr: float | Mapping[str, Tensor], betas: tuple[float, float],
+               eps: float) -> tuple[Params, tuple[Params, Params]]:
+    """One functional Adam step (bias-corrected moments)."""
+    b1, b2 = betas
+    m_prev, v_prev = moments if moments is not None else (
+        {k: torch.zeros_like(g) for k, g in grads.items()},
+        {k: torch.zeros_like(g) for k, g in grads.items()})
+    m = {k: b1 * m_prev[k] + (1 - b1) * g for k, g in grads.items()}
+    v = {k: b2 * v_prev[k] + (1 - b2) * g * g for k, g in grads.items()}
+    new = {k: fast[k] - _lr(lr, k) * (m[k] / (1 - b1**t))
+           / ((v[k] / (1 - b2**t)).sqrt() + eps) for k in fast}
+    return new, (m, v)
 
 
 def _lr(lr: float | Mapping[str, Tensor], name: str) -> float | Tensor:
@@ -109,3 +162,28 @@ def check_inner_args(steps: int, lr: float, name_steps: str = "inner_steps",
         raise ValueError(f"{name_steps} must be an int >= 0, got {steps!r}")
     if not isinstance(lr, (int, float)) or not lr > 0 or lr != lr or lr == float("inf"):
         raise ValueError(f"{name_lr} must be a positive finite number, got {lr!r}")
+
+
+def predict_queries(model: nn.Module, params: Mapping[str, Tensor], support_x: Tensor,
+                    query_x: Tensor, *, transductive: bool = True) -> Tensor:
+    """Predictions for the query set with (adapted) weights ``params``, without gradients.
+
+    Args:
+        transductive: classify all queries in one batch, so batch-statistics normalisation
+            uses the statistics of the whole query set. If False, classify each query in a
+            batch with the support set (statistics of the support plus that one query), as
+            Reptile's non-transductive evaluation does; no query sees another.
+
+    Returns:
+        ``[n_query, ...]`` model outputs.
+    """
+    with torch.no_grad():
+        if transductive:
+            return functional_call(model, dict(params), (query_x,))
+        n = support_x.shape[0]
+
+        def one(query: Tensor) -> Tensor:
+            batch = torch.cat([support_x, query[None]])  # [n_support + 1, ...]
+            return functional_call(model, dict(params), (batch,))[n]
+
+        return torch.vmap(one)(query_x)

@@ -26,7 +26,13 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from companion.data.episode import Episode, EpisodeBatch
-from companion.meta.functional import Params, check_inner_args, check_params, inner_adapt
+from companion.meta.functional import (
+    Params,
+    check_inner_args,
+    check_params,
+    inner_adapt,
+    predict_queries,
+)
 
 __all__ = ["MAML", "MAMLConfig", "adaptation_curve"]
 
@@ -204,16 +210,19 @@ class MAML(nn.Module):
         name = "accuracy" if self.config.task == "classification" else "query_mse"
         return losses.mean(), {name: metrics.mean()}
 
-    def predict(self, episode: Episode, steps: int | None = None) -> Tensor:
+    def predict(self, episode: Episode, steps: int | None = None, *,
+                transductive: bool = True) -> Tensor:
         """Query predictions after ``steps`` (default ``eval_inner_steps``) adaptation steps.
 
         Nothing is tracked for the meta-gradient; the adaptation itself still uses gradients.
+        ``transductive=False`` classifies each query alone with the support set (see
+        :func:`companion.meta.functional.predict_queries`).
         """
         steps = self.config.eval_inner_steps if steps is None else steps
         params = {k: v.detach() for k, v in self.params().items()}
         fast = self.adapt(episode.support_x, episode.support_y, steps=steps, params=params)
-        with torch.no_grad():
-            return functional_call(self.model, fast, (episode.query_x,))
+        return predict_queries(self.model, fast, episode.support_x, episode.query_x,
+                               transductive=transductive)
 
     def _check_batch(self, batch: EpisodeBatch) -> None:
         if not isinstance(batch, EpisodeBatch):

@@ -27,7 +27,8 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     result = run_experiment(TINY, seed=3, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
                             progress=False)
     record = read_record(tmp_path / "r" / "tiny-maml-it4-seed3.json")
-    assert record["key"] == json.loads(json.dumps(TINY.key(3)))
+    assert record["key"] == TINY.key(3) and record["key"]["seed"] == 3
+    assert "outer_lr" not in record["key"]  # defaults are left out of keys
     assert record["result"] == json.loads(json.dumps(result))
     assert 0 <= result["test"]["mean"] <= 1 and result["test"]["n_episodes"] == 3
     assert result["protocol"]["n_way"] == 3 and result["protocol"]["inner_steps"] == 3
@@ -121,3 +122,12 @@ def test_unknown_names_and_bad_threads(tmp_path):
     with pytest.raises(ValueError, match="threads"):
         run_experiment(SINE, threads=0, results_dir=tmp_path, runs_dir=tmp_path)
     assert all(name == cfg.name for name, cfg in CONFIGS.items())
+
+
+def test_keys_survive_new_fields_with_defaults():
+    from companion.experiments.configs import canonical, same_experiment
+
+    full = {**TINY.key(0), "outer_lr": 1e-3, "test_shots": [], "inner_batch_size": None}
+    assert same_experiment(full, TINY.key(0))  # an old, complete key still matches
+    assert not same_experiment({**full, "outer_lr": 0.01}, TINY.key(0))
+    assert canonical({"seed": 1, "n_way": 5}) == {"seed": 1}

@@ -1,0 +1,178 @@
+"""Reptile (Nichol, Achiam & Schulman, 2018): first-order meta-learning by moving toward
+the weights that training on each task reaches.
+
+For each task, train a copy of the weights for ``k`` steps (SGD or Adam, on minibatches of
+the task's data) from the meta-parameters ``phi`` to ``W``; then move ``phi`` part of the way
+there: ``phi <- phi + epsilon * mean_i(W_i - phi)``. No second derivatives, no train/test split
+inside a task.
+
+The inner loop is :func:`companion.meta.functional.inner_adapt`, the one MAML uses. The outer
+update is expressed as a gradient, ``phi - mean_i(W_i)``, so Reptile trains with the book's
+shared :func:`companion.fit` loop: an SGD optimiser with learning rate ``epsilon`` applies
+exactly the Reptile update, and :meth:`Reptile.outer_optimizer` returns it together with the
+paper's linear annealing of ``epsilon``.
+
+Chapter: Reptile. Reference: :cite:t:`nichol2018first`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from companion.data.episode import Episode, EpisodeBatch
+from companion.meta.functional import Params, check_inner_args, inner_adapt, predict_queries
+
+__all__ = ["Reptile", "ReptileConfig"]
+
+
+@dataclass(frozen=True)
+class ReptileConfig:
+    """Hyperparameters; defaults follow the paper's Omniglot setting (its Table 3)."""
+
+    inner_lr: float = 1e-3  # step size of the inner optimiser
+    inner_steps: int = 5  # k: inner steps per task while meta-training
+    inner_batch_size: int | None = 10  # examples per inner step (None: the whole task)
+    inner_optimizer: str = "adam"  # "adam" (with beta1 = 0, as the paper) or "sgd"
+    outer_lr: float = 1.0  # epsilon: the fraction of the way toward mean(W_i), in (0, 1]
+    final_outer_lr: float = 0.0  # epsilon is annealed linearly to this value
+    eval_inner_steps: int = 50  # inner steps when adapting to a test task
+    eval_inner_batch_size: int | None = None  # examples per evaluation step (None: all)
+    task: str = "classification"  # or "regression" (mean squared error)
+
+    def __post_init__(self) -> None:
+        check_inner_args(self.inner_steps, self.inner_lr)
+        if self.inner_steps < 1:
+            raise ValueError(f"inner_steps must be >= 1 (k >= 1), got {self.inner_steps}")
+        if not isinstance(self.eval_inner_steps, int) or self.eval_inner_steps < 1:
+            raise ValueError(f"eval_inner_steps must be an int >= 1, got "
+                             f"{self.eval_inner_steps!r}")
+        for name in ("inner_batch_size", "eval_inner_batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+        if not 0 < self.outer_lr <= 1:
+            raise ValueError(f"outer_lr (epsilon) must lie in (0, 1], got {self.outer_lr}")
+        if not 0 <= self.final_outer_lr <= self.outer_lr:
+            raise ValueError(f"final_outer_lr must lie in [0, outer_lr], got "
+                             f"{self.final_outer_lr}")
+        if self.inner_optimizer not in ("adam", "sgd"):
+            raise ValueError(f"inner_optimizer must be 'adam' or 'sgd', got "
+                             f"{self.inner_optimizer!r}")
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got "
+                             f"{self.task!r}")
+
+
+class Reptile(nn.Module):
+    """Reptile around any ``nn.Module``.
+
+    Args:
+        model: the network whose initial weights are meta-learned.
+        config: a :class:`ReptileConfig`; keyword overrides are applied on top.
+        seed: seeds the generator that draws the inner minibatches (saved in checkpoints).
+
+    Example:
+        >>> reptile = Reptile(Conv4(n_classes=5))
+        >>> optimizer, scheduler = reptile.outer_optimizer(total_iterations=10_000)
+        >>> fit(reptile, sampler, optimizer, scheduler=scheduler, iterations=10_000,
+        ...     meta_batch_size=5)
+    """
+
+    def __init__(self, model: nn.Module, config: ReptileConfig | None = None, *,
+                 seed: int = 0, **overrides: Any) -> None:
+        super().__init__()
+        self.config = replace(config or ReptileConfig(), **overrides)
+        self.model = model
+        if not any(True for _ in model.parameters()):
+            raise ValueError("model has no parameters to meta-learn")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def loss_fn(self, out: Tensor, target: Tensor) -> Tensor:
+        if self.config.task == "classification":
+            return F.cross_entropy(out, target)
+        return F.mse_loss(out, target)
+
+    def params(self) -> Params:
+        return dict(self.model.named_parameters())
+
+    def adapt(self, x: Tensor, y: Tensor, *, steps: int | None = None,
+              batch_size: int | None = None, params: Params | None = None) -> Params:
+        """Weights after ``steps`` inner steps on ``(x, y)`` (default: training settings).
+
+        Reptile never differentiates through this: the result is detached.
+        """
+        steps = self.config.inner_steps if steps is None else steps
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        start = {k: v.detach() for k, v in (params or self.params()).items()}
+        fast = inner_adapt(self.model, start, x, y, loss_fn=self.loss_fn, steps=steps,
+                           lr=self.config.inner_lr, first_order=True,
+                           optimizer=self.config.inner_optimizer, batch_size=batch_size,
+                           generator=self.generator)
+        return {k: v.detach() for k, v in fast.items()}
+
+    def task_delta(self, x: Tensor, y: Tensor) -> Params:
+        """``W - phi`` for one task: where training on its data moves the weights."""
+        phi = self.params()
+        fast = self.adapt(x, y, batch_size=self.config.inner_batch_size)
+        return {k: fast[k] - phi[k].detach() for k in phi}
+
+    def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        """A surrogate whose gradient is ``phi - mean_i W_i``, and whose value is the mean loss
+        of the adapted weights on their tasks' data.
+
+        Each task trains on its support and query examples together (Reptile has no split
+        inside a task). With SGD at learning rate ``epsilon`` on this gradient, the optimiser
+        step is the Reptile update ``phi + epsilon * mean_i(W_i - phi)``.
+        """
+        if not isinstance(batch, EpisodeBatch):
+            raise ValueError(f"meta_loss needs an EpisodeBatch, got {type(batch).__name__}")
+        phi = self.params()
+        total = {k: torch.zeros_like(v) for k, v in phi.items()}
+        losses = []
+        for sx, sy, qx, qy in zip(batch.support_x, batch.support_y, batch.query_x,
+                                  batch.query_y, strict=True):
+            x, y = torch.cat([sx, qx]), torch.cat([sy, qy])  # all of the task's data
+            fast = self.adapt(x, y, batch_size=self.config.inner_batch_size)
+            for k in phi:
+                total[k] += fast[k] - phi[k].detach()
+            with torch.no_grad():
+                losses.append(self.loss_fn(functional_call(self.model, fast, (x,)), y))
+        direction = sum(((phi[k] * -(total[k] / len(batch))).sum() for k in phi),
+                        torch.zeros((), device=batch.device))  # gradient: phi - mean(W_i)
+        value = torch.stack(losses).mean()
+        surrogate = direction - direction.detach() + value  # value shown, gradient Reptile's
+        return surrogate, {"adapted_loss": value}
+
+    def outer_optimizer(self, total_iterations: int) -> tuple[torch.optim.Optimizer, Any]:
+        """SGD with learning rate ``outer_lr``, annealed linearly to ``final_outer_lr``."""
+        if not isinstance(total_iterations, int) or total_iterations < 1:
+            raise ValueError(f"total_iterations must be a positive int, got "
+                             f"{total_iterations!r}")
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.config.outer_lr)
+        start, end = self.config.outer_lr, self.config.final_outer_lr
+
+        def factor(iteration: int) -> float:  # learning rate = outer_lr * factor
+            done = min(iteration / total_iterations, 1.0)
+            return ((1 - done) * start + done * end) / start
+
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    def predict(self, episode: Episode, steps: int | None = None, *,
+                transductive: bool = True) -> Tensor:
+        """Query predictions after adapting to the support set (``eval_inner_steps``).
+
+        ``transductive=False`` classifies each query in a batch with the support set only,
+        the paper's non-transductive setting.
+        """
+        steps = self.config.eval_inner_steps if steps is None else steps
+        fast = self.adapt(episode.support_x, episode.support_y, steps=steps,
+                          batch_size=self.config.eval_inner_batch_size)
+        return predict_queries(self.model, fast, episode.support_x, episode.query_x,
+                               transductive=transductive)
