@@ -14,8 +14,8 @@ opts=()
 while [[ $# -gt 0 && $1 == --* ]]; do opts+=("$1" "$2"); shift 2; done
 mkdir -p runs
 for name in "$@"; do
-  if [[ -f results/$name-seed0.json ]]; then echo "skip $name (result exists)"; continue; fi
   while pgrep -f "companion.experiments run $name " > /dev/null; do sleep 30; done  # not twice
+  if [[ -f results/$name-seed0.json ]]; then echo "skip $name (result exists)"; continue; fi
   echo "$(date -Is) start $name"
   "$PY" -m companion.experiments run "$name" --quiet "${opts[@]}" > "runs/$name.log" 2>&1
   rc=$?

@@ -11,19 +11,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from companion.data.episode import Episode
 from companion.meta.distances import DISTANCES, pairwise_distance
+from companion.meta.metric import MetricLearner
 
 __all__ = ["NearestNeighbour"]
 
 
-class NearestNeighbour(nn.Module):
+class NearestNeighbour(MetricLearner):
     """1-nearest-neighbour: the score of class ``k`` is minus the distance to its nearest shot.
 
     Args:
         encoder: embedding applied to support and query (default: flatten the pixels).
             :func:`companion.evaluate` puts it in ``eval()`` mode while scoring.
         distance: one of ``"squared_euclidean"``, ``"euclidean"``, ``"cosine"``.
+
+    It has nothing to train: ``meta_loss`` is inherited but only meaningful if the encoder
+    is trainable.
     """
 
     def __init__(self, encoder: nn.Module | None = None, *, distance: str = "euclidean") -> None:
@@ -33,14 +36,12 @@ class NearestNeighbour(nn.Module):
         self.encoder = encoder if encoder is not None else nn.Flatten()
         self.distance = distance
 
-    @torch.no_grad()
-    def predict(self, episode: Episode) -> Tensor:
-        """``[n_query_total, n_way]`` scores: ``-min_{i: y_i = k} d(f(x), f(x_i))``."""
-        zs = self.encoder(episode.support_x).flatten(1)  # [n_s, d]
-        zq = self.encoder(episode.query_x).flatten(1)  # [n_q, d]
+    def _scores(self, support_x: Tensor, support_labels: Tensor, n_way: int,
+                query_x: Tensor) -> Tensor:
+        """``-min_{i: y_i = k} d(f(x), f(x_i))`` for every query and class."""
+        zs = self.encoder(support_x).flatten(1)  # [n_s, d]
+        zq = self.encoder(query_x).flatten(1)  # [n_q, d]
         d = pairwise_distance(zq, zs, self.distance)  # [n_q, n_s]
-        scores = torch.full((d.shape[0], episode.n_way), float("inf"), device=d.device,
-                            dtype=d.dtype)
-        index = episode.support_y[None, :].expand_as(d)  # [n_q, n_s]
-        scores = scores.scatter_reduce(1, index, d, reduce="amin")  # [n_q, n_way]
-        return -scores
+        scores = torch.full((d.shape[0], n_way), float("inf"), device=d.device, dtype=d.dtype)
+        index = support_labels[None, :].expand_as(d)  # [n_q, n_s]
+        return -scores.scatter_reduce(1, index, d, reduce="amin")  # [n_q, n_way]

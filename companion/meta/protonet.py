@@ -1,9 +1,12 @@
 """Prototypical Networks (Snell, Swersky & Zemel, 2017).
 
 Embed the support set, average each class into a *prototype* ``c_k``, and classify a query
-``x`` by a softmax over negative distances: ``p(y = k | x) ∝ exp(-d(f(x), c_k))``.
+``x`` by a softmax over negative distances: ``p(y = k | x) ∝ exp(-d(f(x), c_k))``. With the
+squared Euclidean distance this is a linear classifier in the embedding space, with weights
+``2 c_k`` and biases ``-||c_k||^2`` (the ``-||f(x)||^2`` term is the same for every class).
 
-Chapter: Concepts (first experiment); metric methods. Reference: :cite:t:`snell2017prototypical`.
+Chapter: Concepts (first experiment); metric methods.
+Reference: :cite:t:`snell2017prototypical`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from companion.data.episode import Episode, EpisodeBatch
 from companion.meta.distances import DISTANCES, pairwise_distance
-from companion.training import accuracy
+from companion.meta.metric import MetricLearner
 
 __all__ = ["PrototypicalNetwork", "class_prototypes"]
 
@@ -37,16 +39,20 @@ def class_prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
     return (one_hot.T @ embeddings) / counts[:, None]  # [n_way, d]
 
 
-class PrototypicalNetwork(nn.Module):
+class PrototypicalNetwork(MetricLearner):
     """A prototypical classifier on top of an embedding network.
 
     Args:
-        encoder: maps ``[n, *input_shape]`` to ``[n, d]`` (e.g. ``Conv4()``).
+        encoder: maps ``[n, *input_shape]`` to ``[n, d]`` (e.g. ``Conv4(norm="batch")``).
         distance: ``"squared_euclidean"`` (the paper's choice), ``"euclidean"`` or ``"cosine"``.
+
+    Support and query are embedded in one batch, as in the paper's code (with
+    ``nn.BatchNorm2d`` in training mode they share batch statistics; in evaluation mode the
+    running statistics are used, so test predictions are not transductive).
 
     Example:
         >>> net = PrototypicalNetwork(Conv4(norm="batch"))
-        >>> logits = net(episode)            # [n_query_total, n_way]
+        >>> scores = net(support_x, support_y, query_x)      # [n_query, n_way]
     """
 
     def __init__(self, encoder: nn.Module, *, distance: str = "squared_euclidean") -> None:
@@ -56,22 +62,9 @@ class PrototypicalNetwork(nn.Module):
         self.encoder = encoder
         self.distance = distance
 
-    def forward(self, episode: Episode) -> Tensor:
-        """Query logits ``[n_query_total, n_way]`` (negative distances to the prototypes)."""
-        n_support = episode.support_x.shape[0]
-        z = self.encoder(torch.cat([episode.support_x, episode.query_x]))  # [n_s + n_q, d]
-        protos = class_prototypes(z[:n_support], episode.support_y, episode.n_way)  # [n_way, d]
-        return -pairwise_distance(z[n_support:], protos, self.distance)  # [n_q, n_way]
-
-    def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, Tensor]]:
-        """Mean cross-entropy on the query sets of the batch's tasks, and their accuracy."""
-        losses, accs = [], []
-        for episode in batch:
-            logits = self(episode)
-            losses.append(F.cross_entropy(logits, episode.query_y))
-            accs.append(accuracy(logits.detach(), episode.query_y))
-        return torch.stack(losses).mean(), {"accuracy": torch.stack(accs).mean()}
-
-    @torch.no_grad()
-    def predict(self, episode: Episode) -> Tensor:
-        return self(episode)
+    def _scores(self, support_x: Tensor, support_labels: Tensor, n_way: int,
+                query_x: Tensor) -> Tensor:
+        n_support = support_x.shape[0]
+        z = self.encoder(torch.cat([support_x, query_x])).flatten(1)  # [n_s + n_q, d]
+        prototypes = class_prototypes(z[:n_support], support_labels, n_way)  # [n_way, d]
+        return -pairwise_distance(z[n_support:], prototypes, self.distance)  # [n_q, n_way]

@@ -17,14 +17,18 @@ from companion.models.norm import make_norm2d
 __all__ = ["Conv4", "conv_block"]
 
 
-def conv_block(in_channels: int, out_channels: int, norm: str) -> nn.Sequential:
-    """[conv3x3 (padding 1), norm, ReLU, maxpool 2x2]; halves height and width (rounding down)."""
-    return nn.Sequential(
+def conv_block(in_channels: int, out_channels: int, norm: str,
+               pool: bool = True) -> nn.Sequential:
+    """[conv3x3 (padding 1), norm, ReLU, maxpool 2x2]; pooling halves height and width
+    (rounding down)."""
+    layers: list[nn.Module] = [
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         make_norm2d(norm, out_channels),
         nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
 
 
 class Conv4(nn.Module):
@@ -38,10 +42,14 @@ class Conv4(nn.Module):
         image_size: input side length, used to compute the embedding size.
         norm: ``"batch_stats"`` (default; batch statistics always, safe under ``torch.func``),
             ``"batch"`` (``nn.BatchNorm2d`` with running statistics) or ``"none"``.
+        pool: whether each of the four blocks max-pools (Relation Networks: the last two
+            do not).
+        flatten: return ``[N, embedding_dim]`` (default) or the feature maps
+            ``[N, *feature_shape]`` (needs ``n_classes=None``).
 
     Shapes:
-        x: ``[N, in_channels, image_size, image_size]`` -> ``[N, embedding_dim]`` or
-        ``[N, n_classes]``.
+        x: ``[N, in_channels, image_size, image_size]`` -> ``[N, embedding_dim]``,
+        ``[N, n_classes]`` or ``[N, *feature_shape]``.
     """
 
     def __init__(
@@ -52,6 +60,8 @@ class Conv4(nn.Module):
         *,
         image_size: int = 28,
         norm: str = "batch_stats",
+        pool: tuple[bool, bool, bool, bool] = (True, True, True, True),
+        flatten: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
@@ -62,14 +72,18 @@ class Conv4(nn.Module):
             raise ValueError(f"image_size must be >= 16 for four 2x2 poolings, got {image_size}")
         if n_classes is not None and n_classes < 1:
             raise ValueError(f"n_classes must be >= 1 or None, got {n_classes}")
+        if len(pool) != 4:
+            raise ValueError(f"pool needs one flag per block (4), got {pool!r}")
+        if not flatten and n_classes is not None:
+            raise ValueError("flatten=False returns feature maps; it cannot have a head")
         channels = [in_channels] + [hidden_channels] * 4
-        self.features = nn.Sequential(
-            *(conv_block(c_in, c_out, norm) for c_in, c_out in itertools.pairwise(channels)),
-            nn.Flatten(),
-        )
+        blocks = [conv_block(c_in, c_out, norm, p)
+                  for (c_in, c_out), p in zip(itertools.pairwise(channels), pool, strict=True)]
+        self.features = nn.Sequential(*blocks, nn.Flatten() if flatten else nn.Identity())
         side = image_size
-        for _ in range(4):
-            side //= 2
+        for p in pool:
+            side = side // 2 if p else side
+        self.feature_shape = (hidden_channels, side, side)
         self.embedding_dim = hidden_channels * side * side
         self.head = nn.Linear(self.embedding_dim, n_classes) if n_classes else None
         self.image_size = image_size
