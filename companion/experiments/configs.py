@@ -14,7 +14,9 @@ from typing import Any
 
 __all__ = ["CONFIGS", "ExperimentConfig", "get_config", "same_experiment"]
 
-METHODS = ("maml", "fomaml", "anil", "metasgd", "joint", "reptile")
+METHODS = ("maml", "fomaml", "anil", "metasgd", "joint", "reptile", "protonet", "matching",
+           "matching-fce", "relation")
+METRIC_METHODS = ("protonet", "matching", "matching-fce", "relation")
 DATASETS = ("omniglot", "sinusoid")
 
 
@@ -36,6 +38,8 @@ class ExperimentConfig:
     test_n_shot: int = 1
     test_n_query: int = 15  # queries per class in test episodes
     test_shots: tuple[int, ...] = ()  # sinusoid: support sizes K evaluated at test time
+    extra_tests: tuple[tuple[int, int], ...] = ()  # more (n_way, n_shot) test settings
+    lr_halve_every: int = 0  # halve the outer learning rate every this many steps (0: never)
     meta_batch_size: int = 32  # tasks per outer step
     iterations: int = 3000  # outer steps
     outer_lr: float = 1e-3  # Adam
@@ -96,7 +100,19 @@ def _omniglot(name: str, method: str, **kw: Any) -> ExperimentConfig:
 
 # CPU budgets: the paper trains 60,000 outer steps (5-way); these runs take 20-60 minutes on
 # two CPU cores. Pass --iterations to the command for the full schedule on a GPU.
+
+
+def _metric(name: str, method: str, shots: int) -> ExperimentConfig:
+    """Metric methods, all trained alike: 20-way episodes with 5 queries per class, Adam at
+    1e-3 halved every 2000 steps (Snell et al.'s schedule), tested 5-way and 20-way."""
+    return ExperimentConfig(name=name, method=method, n_way=20, n_shot=shots, n_query=5,
+                            test_n_way=5, test_n_shot=shots, extra_tests=((20, shots),),
+                            meta_batch_size=1, iterations=6000, lr_halve_every=2000,
+                            val_every=1000, checkpoint_every=250)
+
 CONFIGS: dict[str, ExperimentConfig] = {c.name: c for c in [
+    *(_metric(f"{m}-omniglot-{k}shot", m, k) for m in METRIC_METHODS if m != "matching-fce"
+      for k in (1, 5)),
     _omniglot("maml-omniglot-5w1s", "maml"),
     _omniglot("fomaml-omniglot-5w1s", "fomaml"),
     _omniglot("anil-omniglot-5w1s", "anil"),

@@ -32,6 +32,10 @@ from companion.data import EpisodeBatch, EpisodeSampler, SinusoidTasks, load_omn
 from companion.experiments.configs import ExperimentConfig, same_experiment
 from companion.meta.joint import JointTraining
 from companion.meta.maml import MAML, adaptation_curve
+from companion.meta.matching import MatchingNetwork
+from companion.meta.metric import MetricLearner
+from companion.meta.protonet import PrototypicalNetwork
+from companion.meta.relation import RelationNetwork
 from companion.meta.reptile import Reptile
 from companion.models import MLP, Conv4
 from companion.training import evaluate, fit, mean_ci95
@@ -61,6 +65,13 @@ JOINT_LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 
 def build_learner(cfg: ExperimentConfig, seed: int = 0) -> nn.Module:
     """The model and algorithm a configuration names."""
+    if cfg.method == "protonet":
+        return PrototypicalNetwork(Conv4(norm="batch"))
+    if cfg.method in ("matching", "matching-fce"):
+        return MatchingNetwork(Conv4(norm="batch"), embedding_dim=64,
+                               fce=cfg.method == "matching-fce")
+    if cfg.method == "relation":
+        return RelationNetwork()
     if cfg.method == "joint":
         return JointTraining(MLP(1, (40, 40), 1), task="regression")
     if cfg.dataset == "sinusoid":
@@ -180,6 +191,8 @@ def run_experiment(
         optimizer, scheduler = learner.outer_optimizer(cfg.iterations)
     else:
         optimizer = torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr)
+        if cfg.lr_halve_every:
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_halve_every, 0.5)
     data = _data(cfg, dev)
     tasks, validate = _training_tasks(cfg, data, learner, seed)
     run_dir = Path(runs_dir) / run_id(cfg, seed)
@@ -282,6 +295,18 @@ def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
     test = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
                           n_query=cfg.test_n_query, seed=TEST_SEED)
     accuracy = evaluate(learner, test, n_episodes=cfg.test_episodes, progress=progress)
+    protocol = {"dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
+                "n_shot": cfg.test_n_shot, "n_query": cfg.test_n_query,
+                "episodes": cfg.test_episodes}
+    if isinstance(learner, MetricLearner):  # eval mode: running statistics, no transduction
+        extra = {}
+        for n_way, n_shot in cfg.extra_tests:
+            sampler = EpisodeSampler(data["test"], n_way=n_way, n_shot=n_shot,
+                                     n_query=cfg.test_n_query, seed=TEST_SEED)
+            extra[f"{n_way}-way {n_shot}-shot"] = evaluate(
+                learner, sampler, n_episodes=cfg.test_episodes, progress=progress).to_dict()
+        return {"test": accuracy.to_dict(), "extra_tests": extra, "protocol": {
+            **protocol, "test": "each query on its own (BatchNorm running statistics)"}}
     alone = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
                            n_query=cfg.test_n_query, seed=TEST_SEED)  # the same episodes
     if not isinstance(learner, (MAML, Reptile)):
@@ -290,9 +315,7 @@ def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
                           n_episodes=cfg.test_episodes, progress=progress)
     return {"test": accuracy.to_dict(), "test_non_transductive": one_by_one.to_dict(),
             "protocol": {
-                "dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
-                "n_shot": cfg.test_n_shot, "n_query": cfg.test_n_query,
-                "episodes": cfg.test_episodes, "inner_steps": cfg.eval_inner_steps,
+                **protocol, "inner_steps": cfg.eval_inner_steps,
                 "test": "transductive: all queries in one batch (batch statistics of the "
                         "query set)",
                 "test_non_transductive": "each query in a batch with the support set only"}}

@@ -131,3 +131,18 @@ def test_keys_survive_new_fields_with_defaults():
     assert same_experiment(full, TINY.key(0))  # an old, complete key still matches
     assert not same_experiment({**full, "outer_lr": 0.01}, TINY.key(0))
     assert canonical({"seed": 1, "n_way": 5}) == {"seed": 1}
+
+
+def test_metric_method_run_tests_extra_settings_and_halves_the_rate(mirror, tmp_path):
+    cfg = ExperimentConfig(name="tiny-proto", method="protonet", n_way=4, n_shot=1, n_query=2,
+                           test_n_way=3, test_n_shot=1, test_n_query=2, extra_tests=((6, 1),),
+                           meta_batch_size=1, iterations=4, lr_halve_every=2, val_every=0,
+                           test_episodes=3, checkpoint_every=2)
+    result = run_experiment(cfg, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
+                            progress=False)
+    assert set(result["extra_tests"]) == {"6-way 1-shot"}
+    assert result["extra_tests"]["6-way 1-shot"]["n_episodes"] == 3
+    assert "running statistics" in result["protocol"]["test"]
+    state = torch.load(tmp_path / "c" / "tiny-proto-it4-seed0" / "checkpoint.pt",
+                       weights_only=False)
+    assert state["scheduler"]["_last_lr"] == [0.00025]  # 1e-3 halved twice in 4 steps
