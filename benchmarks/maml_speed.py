@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,9 @@ VARIANTS: dict[str, dict] = {
     "vmap, ANIL": {"batching": "vmap", "adapt": "head"},
     "loop, Meta-SGD": {"batching": "loop", "learn_inner_lr": True},
     "vmap, Meta-SGD": {"batching": "vmap", "learn_inner_lr": True},
+    # Reptile's paper setting, whatever the options above: 5 tasks of 5 x 10 images, 5 inner
+    # Adam steps on minibatches of 10, then the outer SGD step.
+    "Reptile (paper setting)": {"reptile": True},
 }
 DEFAULT_VARIANTS = list(VARIANTS)[:5]
 BASELINE = "reference loop, 2nd order"
@@ -59,6 +63,8 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
 
     options = dict(VARIANTS[args.variant])
     reference = options.pop("reference", False)
+    if options.pop("reptile", False):
+        return _reptile_worker(args)
     device = torch.device(args.device)
     torch.manual_seed(0)
     net = Conv4(n_classes=args.ways, norm="batch_stats").to(device)
@@ -83,11 +89,45 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
         loss.backward()
         opt.step()
 
+    return _time(step, args, device, b)
+
+
+def _reptile_worker(args: argparse.Namespace) -> dict[str, float]:
+    from companion import Conv4
+    from companion.data import EpisodeBatch
+    from companion.meta import Reptile
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    reptile = Reptile(Conv4(n_classes=5, norm="batch_stats")).to(device)
+    optimizer, _ = reptile.outer_optimizer(total_iterations=10_000)
+    g = torch.Generator().manual_seed(0)
+    tasks, per_class = 5, 5  # 5 support + 5 query per class: 10 examples of each class
+    batch = EpisodeBatch(
+        torch.rand(tasks, 5 * per_class, 1, 28, 28, generator=g),
+        torch.arange(5).repeat_interleave(per_class).repeat(tasks, 1),
+        torch.rand(tasks, 5 * per_class, 1, 28, 28, generator=g),
+        torch.arange(5).repeat_interleave(per_class).repeat(tasks, 1),
+    ).to(device)
+
+    def step() -> None:
+        loss, _ = reptile.meta_loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return _time(step, args, device, tasks)
+
+
+def _time(step: Callable[[], None], args: argparse.Namespace, device: torch.device,
+          tasks: int) -> dict[str, float]:
+    """Median seconds per step and peak memory (see the module docstring)."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    rss_before = _peak_rss_mb()  # model and batch are in memory; no step has run yet
+    rss_before = _peak_rss_mb()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     for _ in range(args.warmup):
@@ -102,7 +142,7 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
             else _peak_rss_mb() - rss_before)
     median = statistics.median(times)
-    return {"seconds_per_step": median, "tasks_per_s": b / median, "peak_mb": peak,
+    return {"seconds_per_step": median, "tasks_per_s": tasks / median, "peak_mb": peak,
             "spread": (max(times) - min(times)) / median}
 
 

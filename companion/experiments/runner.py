@@ -61,15 +61,16 @@ __all__ = [
 TEST_SEED = 2024  # every method and training seed is tested on the same episodes
 VAL_SEED = 10_000
 JOINT_LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
+MATCHING_SCALE = 10.0  # Conv-4 features are non-negative: cosines in [0, 1] need a scale
 
 
 def build_learner(cfg: ExperimentConfig, seed: int = 0) -> nn.Module:
     """The model and algorithm a configuration names."""
     if cfg.method == "protonet":
         return PrototypicalNetwork(Conv4(norm="batch"))
-    if cfg.method in ("matching", "matching-fce"):
+    if cfg.method in ("matching", "matching-fce"):  # cosine x 10: ReLU features (see ch. 4)
         return MatchingNetwork(Conv4(norm="batch"), embedding_dim=64,
-                               fce=cfg.method == "matching-fce")
+                               fce=cfg.method == "matching-fce", scale=MATCHING_SCALE)
     if cfg.method == "relation":
         return RelationNetwork()
     if cfg.method == "joint":

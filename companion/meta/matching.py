@@ -28,7 +28,10 @@ class MatchingNetwork(MetricLearner):
         embedding_dim: ``d``; needed only for ``fce=True`` (to size the LSTMs).
         fce: use full context embeddings.
         fce_steps: processing steps of the attention LSTM (FCE only).
-        scale: multiplies the cosine similarities inside the softmax (1 in the paper).
+        scale: multiplies the cosine similarities inside the softmax (1 in the paper). With
+            an encoder that ends in a ReLU (like Conv-4) all cosines lie in [0, 1] and an
+            unscaled softmax is nearly uniform, which slows learning; a scale such as 10
+            sharpens it (the book's experiments use 10).
 
     The scores are log-probabilities ``log p(y = k | x, S)``, so cross-entropy on them is the
     paper's training loss.
