@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run experiments from a clean clone (/work/runner by default) so that every result records
+# an exact commit; copy finished results back into this checkout's results/.
+#   tools/queue_clean.sh NAME ...        (waits for a running process of the same name)
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+runner=${RUNNER:-/work/runner}
+cd "$runner" || exit 1
+export PY="$here/.venv/bin/python" PYTHONPATH="$runner"
+for name in "$@"; do
+  tools/run_experiments.sh --threads 1 "$name"
+  if [[ -f results/$name-seed0.json ]]; then
+    cp "results/$name-seed0.json" "results/$name-seed0.pt" "$here/results/"
+    echo "$(date -Is) copied $name"
+  fi
+done
