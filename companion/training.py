@@ -4,7 +4,9 @@
   papers) and reports mean accuracy with a 95% confidence interval.
 * :func:`fit` meta-trains any learner that exposes ``meta_loss(batch) -> (loss, metrics)``,
   with optional periodic validation and checkpoints from which an interrupted run resumes
-  exactly (model, optimiser, scheduler, task-sampler, learner and global RNG states).
+  (model, optimiser, scheduler, task-sampler, learner, CPU and CUDA RNG states). On a CPU
+  the resumed run is bit-identical to an uninterrupted one; on a GPU it is as reproducible
+  as the GPU kernels are (see ``torch.use_deterministic_algorithms``).
 
 Chapter: Concepts (first experiment); used by every later chapter.
 """
@@ -200,14 +202,19 @@ def fit(
                         ("checkpoint_every", checkpoint_every)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if validate_every < 0 or (validate_every and validate is None):
-        raise ValueError("validate_every must be >= 0, and > 0 only together with validate=")
+    if (not isinstance(validate_every, int) or validate_every < 0
+            or (validate_every and validate is None)):
+        raise ValueError("validate_every must be an int >= 0, and > 0 only together with "
+                         "validate=")
     if not hasattr(learner, "meta_loss"):
         raise ValueError("learner must have a meta_loss(batch) method (see FewShotLearner)")
     history, start = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.is_file():
         start, history = _load_checkpoint(ckpt, learner, optimizer, scheduler, tasks)
+        if start > iterations:
+            raise ValueError(f"checkpoint {ckpt} is at iteration {start}, beyond "
+                             f"iterations={iterations}")
     device = _device_of(learner)
     meta_loss = cast(FewShotLearner, learner).meta_loss
     learner.train()
@@ -219,6 +226,9 @@ def fit(
         if device is not None and batch.device != device:
             batch = batch.to(device)
         loss, metrics = meta_loss(batch)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"the meta-training loss became {loss.item()} at iteration "
+                               f"{it + 1}; lower the learning rate(s) or check the data")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -256,6 +266,7 @@ def _save_checkpoint(path: Path, iteration: int, history: History, learner: nn.M
         "task_generator": tasks.generator.get_state(),
         "learner_generator": own.get_state() if own is not None else None,
         "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
     with atomic_write(path) as tmp:
         torch.save(state, tmp)
@@ -266,13 +277,18 @@ def _load_checkpoint(path: Path, learner: nn.Module, optimizer: torch.optim.Opti
     state = torch.load(path, map_location="cpu", weights_only=False)
     learner.load_state_dict(state["learner"])
     optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state["scheduler"] is not None:
+    if scheduler is not None:
+        if state["scheduler"] is None:
+            raise ValueError(f"checkpoint {path} has no scheduler state, but a scheduler was "
+                             "given: its learning-rate schedule would restart")
         scheduler.load_state_dict(state["scheduler"])
     tasks.generator.set_state(state["task_generator"])
     own = _learner_generator(learner)
     if own is not None and state.get("learner_generator") is not None:
         own.set_state(state["learner_generator"])
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state["iteration"], History(**state["history"])
 
 

@@ -35,6 +35,8 @@ __all__ = [
 
 DEVICE_ENV = "COMPANION_DEVICE"
 T = TypeVar("T")
+_UMASK = os.umask(0)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -94,26 +96,26 @@ def atomic_write(target: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
     try:
         yield tmp
+        with open(tmp, "rb") as written:  # on disk before the rename, not only in a cache
+            os.fsync(written.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
-    """The current git commit, with '+dirty' if tracked files other than ``results/`` and
-    ``runs/`` have uncommitted changes; None outside a checkout."""
+    """The current git commit, with '+dirty' if any tracked file of the repository other than
+    under ``results/`` and ``runs/`` has uncommitted changes; None outside a checkout."""
     where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(  # changed tracked files, apart from results and checkpoints
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
              ":(exclude,top)results", ":(exclude,top)runs"],
             cwd=where, capture_output=True, text=True, check=True,
         ).stdout.strip()
@@ -136,7 +138,8 @@ def load_or_run(
     so a cached number always carries its provenance.
 
     Args:
-        path: ``.json`` for JSON-serialisable results, ``.pt`` for anything ``torch.save`` takes.
+        path: ``.json`` for JSON-serialisable results (returned as JSON would give them back:
+            tuples become lists, dict keys strings), ``.pt`` for anything ``torch.save`` takes.
         fn: computes the result; called only on a miss.
         key: the configuration that determines the result (JSON-serialisable). A different key
             is a miss, so changing a hyperparameter never returns a stale result.
@@ -153,6 +156,8 @@ def load_or_run(
             return record["result"]
     start = time.perf_counter()
     result = fn()
+    if path.suffix == ".json":  # return what a later load returns (tuples -> lists, ...)
+        result = json.loads(json.dumps(result))
     write_record(path, key=key_json, result=result, wall_time_s=time.perf_counter() - start)
     return result
 

@@ -59,6 +59,17 @@ def make_dataset(counts: list[int], image_size: int = 4, seed: int = 0) -> Image
                              "synthetic")
 
 
+def marks_dataset(n_classes: int = 12, per_class: int = 20) -> ImageClassDataset:
+    """28x28 noise images whose class is a bright pixel at a class-specific spot: a few-shot
+    problem every method should solve in seconds."""
+    ds = make_dataset([per_class] * n_classes, image_size=28)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 60, ds.images.shape, dtype=torch.uint8, generator=g)
+    for c in range(n_classes):
+        images[ds.labels == c, 0, 2 * c + 2, 2 * c + 2] = 255
+    return ImageClassDataset(images, ds.labels, ds.class_names, "marks")
+
+
 @pytest.fixture
 def tiny_dataset() -> ImageClassDataset:
     return make_dataset([6] * 10)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from companion.experiments import get_config, load_or_run_experiment, load_trained
 from companion.experiments.configs import same_experiment
@@ -13,6 +14,10 @@ from companion.utils import read_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 FILES = sorted(RESULTS.glob("*-seed*.json"))
+
+
+def test_there_are_results():
+    assert FILES, "results/ holds no result files"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -24,7 +29,8 @@ def test_result_matches_its_registered_configuration(path):
     assert same_experiment(record["key"], get_config(name).key(seed)), (
         f"{path.name} is stale: rerun `python -m companion.experiments run {name}`")
     assert record["git_revision"], "results must record the code revision"
-    assert path.with_suffix(".pt").is_file(), "trained weights are stored beside the result"
+    weights = torch.load(path.with_suffix(".pt"), map_location="cpu", weights_only=True)
+    assert same_experiment(weights["key"], record["key"]), "the weights are this run's"
     assert load_or_run_experiment(name, seed=seed) == record["result"]
     learner = load_trained(name, seed=seed)
     assert not learner.training and sum(p.numel() for p in learner.parameters()) > 0

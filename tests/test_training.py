@@ -116,6 +116,25 @@ def test_fit_bad_arguments(kwargs, message):
         fit(net, sampler, opt, **{"iterations": 1, **kwargs})
 
 
+def test_fit_stops_on_a_non_finite_loss():
+    net, sampler, _ = _setup()
+    opt = torch.optim.SGD(net.parameters(), lr=1e30)  # diverges at once
+    with pytest.raises(RuntimeError, match="became"):
+        fit(net, sampler, opt, iterations=20, progress=False)
+
+
+def test_resume_refuses_inconsistent_checkpoints(tmp_path):
+    net, sampler, opt = _setup()
+    fit(net, sampler, opt, iterations=4, progress=False, checkpoint=tmp_path / "c.pt",
+        checkpoint_every=4)
+    with pytest.raises(ValueError, match="beyond"):
+        fit(net, sampler, opt, iterations=2, progress=False, checkpoint=tmp_path / "c.pt")
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, 1)
+    with pytest.raises(ValueError, match="no scheduler state"):
+        fit(net, sampler, opt, iterations=6, scheduler=scheduler, progress=False,
+            checkpoint=tmp_path / "c.pt")
+
+
 def test_fit_needs_a_meta_loss():
     _, sampler, opt = _setup()
     with pytest.raises(ValueError, match="meta_loss"):

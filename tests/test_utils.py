@@ -75,6 +75,12 @@ def test_load_or_run_caches_by_key(tmp_path, suffix):
         assert record["key"] == {"lr": 0.2} and "wall_time_s" in record and "torch" in record
 
 
+def test_load_or_run_returns_the_same_thing_on_a_miss_and_a_hit(tmp_path):
+    path = tmp_path / "r.json"
+    first = load_or_run(path, lambda: {1: (0.5, 0.6)}, key={})
+    assert first == load_or_run(path, lambda: None, key={}) == {"1": [0.5, 0.6]}
+
+
 def test_load_or_run_rejects_bad_paths_and_keys(tmp_path):
     with pytest.raises(ValueError, match=r"\.json or \.pt"):
         load_or_run(tmp_path / "x.pkl", lambda: 1, key={})

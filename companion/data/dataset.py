@@ -14,7 +14,7 @@ from torch import Tensor
 __all__ = ["ImageClassDataset"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ImageClassDataset:
     """Images with integer class labels, kept as uint8 to save memory.
 

@@ -119,6 +119,8 @@ def mirror_dir(mirror: str | os.PathLike[str] | None = None) -> Path | None:
     value = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     if value is None:
         return None
+    if str(value).strip() == "":
+        raise ValueError("mirror='' names no folder; pass None to use no mirror")
     path = Path(value).expanduser()
     if not path.is_dir():
         raise ValueError(
@@ -173,6 +175,9 @@ def _from_mirror(remote: RemoteFile, mirror: Path) -> Path | None:
     if remote.name not in sums:
         raise ChecksumError(f"mirror file {candidate} is not listed in {sums_file}")
     _verify(candidate, {"sha256": sums[remote.name]}, f"mirror file {candidate}")
+    if remote.sha256 is not None and sums[remote.name] != remote.sha256:
+        raise ChecksumError(f"mirror file {candidate} matches its own {sums_file}, but not the "
+                            f"published SHA-256 {remote.sha256}: it is not the official file")
     return candidate
 
 
@@ -189,8 +194,9 @@ def fetch(
     """Return a verified local path for ``remote`` (see the module docstring for the order).
 
     Raises:
-        ChecksumError: a mirror file (or every downloaded copy) has the wrong checksum.
-        DownloadError: the file is not available locally and every download attempt failed.
+        ChecksumError: a mirror file has the wrong checksum.
+        DownloadError: the file is not available locally and every download attempt failed
+            (including attempts whose bytes had the wrong checksum; the message lists each).
         FileNotFoundError: the file is missing and ``download_missing`` is False.
     """
     local_mirror = mirror_dir(mirror)

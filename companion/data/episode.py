@@ -68,7 +68,7 @@ def _check_labels(support_y: Tensor, query_y: Tensor) -> None:
         raise ValueError("every query label must be one of the support labels (0 .. n_way-1)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Episode:
     """One few-shot task.
 
@@ -117,7 +117,7 @@ class Episode:
         return Episode(*_moved(self, device, dtype))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EpisodeBatch:
     """A batch of equally shaped episodes, stacked along a leading task dimension for ``vmap``.
 
@@ -137,7 +137,10 @@ class EpisodeBatch:
 
     @staticmethod
     def stack(episodes: Sequence[Episode]) -> EpisodeBatch:
-        """Stack episodes of identical shapes (same n_way, shots and queries)."""
+        """Stack episodes of identical shapes (same n_way, shots and queries).
+
+        ``classes`` is kept if every episode has it and dropped (None) otherwise.
+        """
         if len(episodes) == 0:
             raise ValueError("cannot stack an empty list of episodes")
         first = episodes[0]

@@ -11,16 +11,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from companion._checks import check_positive_int, generator_from
 from companion.data.dataset import ImageClassDataset
 from companion.data.episode import Episode, EpisodeBatch
 
 __all__ = ["EpisodeIndices", "EpisodeSampler"]
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -76,16 +71,10 @@ class EpisodeSampler:
         seed: int | None = None,
         transform: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
-        self.n_way = _check_positive_int("n_way", n_way)
-        self.n_shot = _check_positive_int("n_shot", n_shot)
-        self.n_query = _check_positive_int("n_query", n_query)
-        if generator is None and seed is None:
-            raise ValueError("pass generator= or seed=: sampling never uses the global RNG")
-        if generator is not None and seed is not None:
-            raise ValueError("pass either generator= or seed=, not both")
-        if generator is not None and generator.device.type != "cpu":
-            raise ValueError("generator must be a CPU torch.Generator")
-        self.generator = generator or torch.Generator().manual_seed(_check_seed(seed))
+        self.n_way = check_positive_int("n_way", n_way)
+        self.n_shot = check_positive_int("n_shot", n_shot)
+        self.n_query = check_positive_int("n_query", n_query)
+        self.generator = generator_from(generator, seed)
         self.dataset = dataset
         self.transform = transform
         self._table, self._eligible = self._index_table()
@@ -135,7 +124,7 @@ class EpisodeSampler:
 
     def sample_batch(self, n_tasks: int) -> EpisodeBatch:
         """``n_tasks`` independent episodes stacked for ``vmap`` (leading task dimension)."""
-        _check_positive_int("n_tasks", n_tasks)
+        check_positive_int("n_tasks", n_tasks)
         return EpisodeBatch.stack([self.sample() for _ in range(n_tasks)])
 
     def __iter__(self) -> Iterator[Episode]:
@@ -153,8 +142,3 @@ class EpisodeSampler:
             f"n_query={self.n_query}, classes={len(self._eligible)})"
         )
 
-
-def _check_seed(seed: object) -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return seed

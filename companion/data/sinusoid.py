@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from companion._checks import check_positive_int, generator_from
 from companion.data.episode import EpisodeBatch
 
 __all__ = ["Sinusoid", "SinusoidSampler", "SinusoidTasks"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sinusoid:
     """A batch of sinusoid functions.
 
@@ -66,8 +67,7 @@ class SinusoidTasks:
 
     def sample_tasks(self, n_tasks: int, *, generator: torch.Generator) -> Sinusoid:
         """Draw ``n_tasks`` functions."""
-        if not isinstance(n_tasks, int) or n_tasks < 1:
-            raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+        check_positive_int("n_tasks", n_tasks)
         return Sinusoid(self._uniform(self.amplitude, (n_tasks,), generator),
                         self._uniform(self.phase, (n_tasks,), generator))
 
@@ -83,9 +83,8 @@ class SinusoidTasks:
             The episodes (``support_x`` ``[n_tasks, n_support, 1]``, ``support_y`` likewise;
             query the same with ``n_query``) and the functions, for plotting the truth.
         """
-        for name, value in (("n_support", n_support), ("n_query", n_query)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int("n_support", n_support)
+        check_positive_int("n_query", n_query)
         tasks = self.sample_tasks(n_tasks, generator=generator)
         xs = self.sample_inputs(n_tasks, n_support + n_query, generator=generator)
         ys = tasks(xs)
@@ -96,11 +95,9 @@ class SinusoidTasks:
     def sampler(self, *, n_support: int, n_query: int, generator: torch.Generator | None = None,
                 seed: int | None = None) -> SinusoidSampler:
         """A task source for :func:`companion.fit` (``sample_batch(n)``) with its own generator."""
-        if generator is None and seed is not None:
-            generator = torch.Generator().manual_seed(seed)
-        elif generator is None or seed is not None:
-            raise ValueError("pass exactly one of generator= or seed=")
-        return SinusoidSampler(self, n_support, n_query, generator)
+        check_positive_int("n_support", n_support)
+        check_positive_int("n_query", n_query)
+        return SinusoidSampler(self, n_support, n_query, generator_from(generator, seed))
 
     @staticmethod
     def _uniform(lo_hi: tuple[float, float], shape: tuple[int, ...],

@@ -29,7 +29,7 @@ class ExperimentConfig:
     """
 
     name: str
-    method: str  # maml | fomaml | anil | metasgd | joint
+    method: str  # one of METHODS
     dataset: str = "omniglot"  # omniglot (Vinyals split) | sinusoid
     n_way: int = 5  # classes per training episode
     n_shot: int = 1  # support examples per class (sinusoid: support points)
@@ -68,6 +68,21 @@ class ExperimentConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.outer_lr <= 0 or self.inner_lr <= 0:
             raise ValueError("outer_lr and inner_lr must be > 0")
+        if self.test_episodes < 2 or self.val_episodes < 2:
+            raise ValueError("test_episodes and val_episodes must be >= 2 (for a confidence "
+                             "interval)")
+        for name in ("val_every", "lr_halve_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if self.dataset == "sinusoid":
+            if not self.test_shots:
+                raise ValueError("a sinusoid experiment needs test_shots (support sizes to test)")
+            if self.method in METRIC_METHODS:
+                raise ValueError(f"method {self.method!r} classifies; it cannot regress "
+                                 "sinusoids")
+        elif self.method == "joint":
+            raise ValueError("method 'joint' is implemented for sinusoid regression only")
 
     def key(self, seed: int) -> dict[str, Any]:
         """The result-file key: the name, the method, the seed and every field that differs

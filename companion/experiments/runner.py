@@ -144,10 +144,13 @@ def load_trained(name: str, *, seed: int = 0, run: bool = False,
 
     load_or_run_experiment(name, seed=seed, run=run, device=device)  # checks key / runs
     cfg = get_config(name)
-    learner = build_learner(cfg)
-    state = torch.load(result_path(cfg, seed, results_dir()).with_suffix(".pt"),
-                       map_location="cpu", weights_only=True)
-    learner.load_state_dict(state)
+    learner = build_learner(cfg, seed)
+    weights = result_path(cfg, seed, results_dir()).with_suffix(".pt")
+    stored = torch.load(weights, map_location="cpu", weights_only=True)
+    if not isinstance(stored, dict) or not same_experiment(stored.get("key", {}), cfg.key(seed)):
+        raise ValueError(f"{weights} does not hold the weights of {name} (seed {seed}); "
+                         f"rerun `python -m companion.experiments run {name} --seed {seed}`")
+    learner.load_state_dict(stored["state_dict"])
     return learner.to(device or "cpu").eval()
 
 
@@ -197,15 +200,15 @@ def run_experiment(
     data = _data(cfg, dev)
     tasks, validate = _training_tasks(cfg, data, learner, seed)
     run_dir = Path(runs_dir) / run_id(cfg, seed)
-    revisions = _claim_run_dir(run_dir, cfg.key(seed), revision)
     started = time.perf_counter()
     with _lock(run_dir):
+        revisions = _claim_run_dir(run_dir, cfg.key(seed), revision)
         history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
                       meta_batch_size=cfg.meta_batch_size, scheduler=scheduler,
                       validate=validate, validate_every=cfg.val_every if validate else 0,
                       checkpoint=run_dir / "checkpoint.pt",
                       checkpoint_every=cfg.checkpoint_every, progress=progress, desc=cfg.name)
-        test = _test(cfg, data, learner, progress)
+        test = _test(cfg, data, learner, progress, dev)
     result = {
         "name": cfg.name,
         "method": cfg.method,
@@ -220,10 +223,11 @@ def run_experiment(
         "command": _command(cfg, seed),
     }
     path = result_path(cfg, seed, results_dir)
+    with atomic_write(path.with_suffix(".pt")) as tmp:  # the weights first, the record last
+        torch.save({"key": cfg.key(seed), "state_dict": learner.state_dict()}, tmp)
     write_record(path, key=cfg.key(seed), result=result,
                  wall_time_s=time.perf_counter() - started, revision=revision,
                  git_revisions_of_run=revisions)
-    torch.save(learner.state_dict(), path.with_suffix(".pt"))
     return result
 
 
@@ -250,21 +254,43 @@ def _claim_run_dir(run_dir: Path, key: dict[str, Any], revision: str | None) -> 
 
 @contextlib.contextmanager
 def _lock(run_dir: Path) -> Iterator[None]:
-    """Refuse to train the same run in two processes at once."""
+    """Refuse to train the same run in two processes at once (exclusive create)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / "lock"
-    if lock.is_file():
-        pid = int(lock.read_text().strip() or 0)
+    for _ in range(2):
         try:
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            pass  # a stale lock from a process that died
-        else:
-            raise RuntimeError(f"{run_dir} is being trained by process {pid}")
-    lock.write_text(f"{os.getpid()}\n")
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None:
+                raise RuntimeError(f"{run_dir} is being trained by process {holder}") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone, or it is unreadable
+    else:
+        raise RuntimeError(f"could not take the lock {lock}")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock: Path) -> int | None:
+    """The pid in a lock file if that process is alive, else None (a stale lock)."""
+    try:
+        pid = int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, owned by someone else
+    return pid
 
 
 def _data(cfg: ExperimentConfig, device: torch.device) -> dict[str, Any]:
@@ -290,13 +316,13 @@ def _training_tasks(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Mod
 
 
 def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
-          progress: bool) -> dict[str, Any]:
+          progress: bool, device: torch.device) -> dict[str, Any]:
     if cfg.dataset == "sinusoid":
-        return _test_regression(cfg, data["tasks"], learner)
+        return _test_regression(cfg, data["tasks"], learner, device)
     test = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
                           n_query=cfg.test_n_query, seed=TEST_SEED)
     accuracy = evaluate(learner, test, n_episodes=cfg.test_episodes, progress=progress)
-    protocol = {"dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
+    protocol: dict[str, Any] = {"dataset": "omniglot (Vinyals test split)", "n_way": cfg.test_n_way,
                 "n_shot": cfg.test_n_shot, "n_query": cfg.test_n_query,
                 "episodes": cfg.test_episodes}
     if isinstance(learner, MetricLearner):  # eval mode: running statistics, no transduction
@@ -308,11 +334,11 @@ def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
                 learner, sampler, n_episodes=cfg.test_episodes, progress=progress).to_dict()
         return {"test": accuracy.to_dict(), "extra_tests": extra, "protocol": {
             **protocol, "test": "each query on its own (BatchNorm running statistics)"}}
-    alone = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
-                           n_query=cfg.test_n_query, seed=TEST_SEED)  # the same episodes
+    test = EpisodeSampler(data["test"], n_way=cfg.test_n_way, n_shot=cfg.test_n_shot,
+                          n_query=cfg.test_n_query, seed=TEST_SEED)  # the same episodes again
     if not isinstance(learner, (MAML, Reptile)):
         raise ValueError(f"cannot test a {type(learner).__name__} on few-shot episodes")
-    one_by_one = evaluate(functools.partial(learner.predict, transductive=False), alone,
+    one_by_one = evaluate(functools.partial(learner.predict, transductive=False), test,
                           n_episodes=cfg.test_episodes, progress=progress)
     return {"test": accuracy.to_dict(), "test_non_transductive": one_by_one.to_dict(),
             "protocol": {
@@ -322,13 +348,13 @@ def _test(cfg: ExperimentConfig, data: dict[str, Any], learner: nn.Module,
                 "test_non_transductive": "each query in a batch with the support set only"}}
 
 
-def _test_regression(cfg: ExperimentConfig, tasks: SinusoidTasks,
-                     learner: nn.Module) -> dict[str, Any]:
+def _test_regression(cfg: ExperimentConfig, tasks: SinusoidTasks, learner: nn.Module,
+                     device: torch.device) -> dict[str, Any]:
     """MSE after 0..eval_inner_steps steps for each K in test_shots (100 query points)."""
     curves, lrs = {}, {}
     for k in cfg.test_shots:
-        batch = _regression_batch(tasks, cfg.test_episodes, k, TEST_SEED + k)
-        maml, lrs[k] = _adaptable(cfg, learner, tasks, k)
+        batch = _regression_batch(tasks, cfg.test_episodes, k, TEST_SEED + k).to(device)
+        maml, lrs[k] = _adaptable(cfg, learner, tasks, k, device)
         per_task = adaptation_curve(maml, batch, cfg.eval_inner_steps)  # [tasks, steps + 1]
         curves[str(k)] = [_robust_summary(per_task[:, s]) for s in range(per_task.shape[1])]
     return {"mse_vs_steps": curves, "fine_tune_lr": {str(k): v for k, v in lrs.items()},
@@ -346,7 +372,8 @@ def _robust_summary(values: torch.Tensor) -> dict[str, Any]:
     finite = values[torch.isfinite(values)]
     summary = mean_ci95(finite).to_dict() if len(finite) >= 2 else {
         "mean": float("nan"), "ci95": float("nan"), "n_episodes": len(finite)}
-    return {**summary, "median": values.nan_to_num(torch.inf).median().item(),
+    return {**summary,
+            "median": values.nan_to_num(nan=torch.inf, posinf=torch.inf).median().item(),
             "n_diverged": int(len(values) - len(finite))}
 
 
@@ -356,8 +383,8 @@ def _regression_batch(tasks: SinusoidTasks, n: int, k: int, seed: int) -> Episod
     return batch
 
 
-def _adaptable(cfg: ExperimentConfig, learner: nn.Module, tasks: SinusoidTasks,
-               k: int) -> tuple[MAML, float]:
+def _adaptable(cfg: ExperimentConfig, learner: nn.Module, tasks: SinusoidTasks, k: int,
+               device: torch.device) -> tuple[MAML, float]:
     """MAML adapts with its own inner rate; joint training gets the best of a small grid,
     chosen on validation tasks (the paper's "automatically tuned step size")."""
     if isinstance(learner, MAML):
@@ -367,10 +394,11 @@ def _adaptable(cfg: ExperimentConfig, learner: nn.Module, tasks: SinusoidTasks,
     if not isinstance(learner, JointTraining):
         raise ValueError(f"cannot fine-tune a {type(learner).__name__}")
     model = learner.model
-    val = _regression_batch(tasks, 100, k, VAL_SEED + k)
+    val = _regression_batch(tasks, 100, k, VAL_SEED + k).to(device)
     scores = {lr: adaptation_curve(MAML(model, task="regression", inner_lr=lr), val,
-                                   cfg.eval_inner_steps)[:, -1].nan_to_num(torch.inf)
-              .mean().item() for lr in JOINT_LR_GRID}  # a rate that diverges anywhere loses
+                                   cfg.eval_inner_steps)[:, -1]
+              .nan_to_num(nan=torch.inf, posinf=torch.inf).mean().item()
+              for lr in JOINT_LR_GRID}  # a rate that diverges on any task loses
     best = min(scores, key=lambda lr: scores[lr])
     return MAML(model, task="regression", inner_lr=best), best
 

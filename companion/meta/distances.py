@@ -5,6 +5,7 @@ Chapter: metric methods.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -32,7 +33,7 @@ def pairwise_distance(a: Tensor, b: Tensor, kind: str = "squared_euclidean") -> 
         d2 = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)[None, :]  # [n, m]
         return d2.clamp_min(0)
     if kind == "euclidean":
-        return (a[:, None, :] - b[None, :, :]).pow(2).sum(-1).sqrt()  # [n, m]
+        return torch.cdist(a, b)  # [n, m]; its gradient is 0 (not NaN) at zero distance
     if kind == "cosine":
         return 1 - F.normalize(a, dim=1) @ F.normalize(b, dim=1).T  # [n, m]
     raise ValueError(f"distance must be one of {DISTANCES}, got {kind!r}")

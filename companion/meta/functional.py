@@ -96,6 +96,10 @@ def inner_adapt(
     """
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    if optimizer == "adam" and not first_order:
+        raise ValueError("optimizer='adam' needs first_order=True: Adam's square root has an "
+                         "infinite derivative at zero, so second-order gradients through it "
+                         "are NaN wherever a gradient entry is exactly 0")
     names = tuple(params) if adapt is None else tuple(adapt)
     fixed = {k: v for k, v in params.items() if k not in names}
 
@@ -155,13 +159,16 @@ def _lr(lr: float | Mapping[str, Tensor], name: str) -> float | Tensor:
     return lr[name] if isinstance(lr, Mapping) else lr
 
 
-def check_inner_args(steps: int, lr: float, name_steps: str = "inner_steps",
-                     name_lr: str = "inner_lr") -> None:
-    """Shared validation: a non-negative int of steps and a positive finite learning rate."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"{name_steps} must be an int >= 0, got {steps!r}")
-    if not isinstance(lr, (int, float)) or not lr > 0 or lr != lr or lr == float("inf"):
-        raise ValueError(f"{name_lr} must be a positive finite number, got {lr!r}")
+def check_running_stats(model: nn.Module, who: str) -> None:
+    """Refuse BatchNorm layers that update running statistics: inside ``torch.func.grad`` the
+    in-place update fails, and under ``vmap`` the second-order gradient is wrong."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            raise ValueError(
+                f"model layer {name!r} is a BatchNorm with running statistics, which {who} "
+                "cannot adapt through; build the model with companion.models.BatchStatNorm2d "
+                "(e.g. Conv4(norm='batch_stats')), or set track_running_stats=False"
+            )
 
 
 def predict_queries(model: nn.Module, params: Mapping[str, Tensor], support_x: Tensor,

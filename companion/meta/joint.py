@@ -11,9 +11,9 @@ Chapter: MAML (sinusoid regression); Reptile.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import task_loss
 from companion.data.episode import Episode, EpisodeBatch
 
 __all__ = ["JointTraining"]
@@ -29,14 +29,9 @@ class JointTraining(nn.Module):
 
     def __init__(self, model: nn.Module, *, task: str = "regression") -> None:
         super().__init__()
-        if task not in ("classification", "regression"):
-            raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+        self._loss = task_loss(task)
         self.model = model
         self.task = task
-
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(out, target) if self.task == "classification" else F.mse_loss(
-            out, target)
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss of the shared model on all points of all tasks: no adaptation anywhere."""

@@ -21,15 +21,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from companion._checks import (
+    TASKS,
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+    task_loss,
+)
 from companion.data.episode import Episode, EpisodeBatch
 from companion.meta.functional import (
     Params,
-    check_inner_args,
     check_params,
+    check_running_stats,
     inner_adapt,
     predict_queries,
 )
@@ -37,7 +43,6 @@ from companion.meta.functional import (
 __all__ = ["MAML", "MAMLConfig", "adaptation_curve"]
 
 BATCHING = ("auto", "loop", "vmap")
-TASKS = ("classification", "regression")
 # CPU rule of thumb from benchmarks/maml_speed.py: vmap pays off only for small query sets.
 VMAP_MAX_QUERIES_ON_CPU = 10
 
@@ -57,12 +62,9 @@ class MAMLConfig:
     batching: str = "auto"  # "loop", "vmap", or "auto" (device and query-size rule)
 
     def __post_init__(self) -> None:
-        check_inner_args(self.inner_steps, self.inner_lr)
-        if self.inner_steps < 1:
-            raise ValueError(f"inner_steps must be >= 1, got {self.inner_steps}")
-        if not isinstance(self.eval_inner_steps, int) or self.eval_inner_steps < 1:
-            raise ValueError(f"eval_inner_steps must be an int >= 1, got "
-                             f"{self.eval_inner_steps!r}")
+        check_positive_float("inner_lr", self.inner_lr)
+        check_positive_int("inner_steps", self.inner_steps)
+        check_positive_int("eval_inner_steps", self.eval_inner_steps)
         for name, value, allowed in (("adapt", self.adapt, ("all", "head")),
                                      ("task", self.task, TASKS),
                                      ("batching", self.batching, BATCHING)):
@@ -101,15 +103,16 @@ class MAML(nn.Module):
                                  f"{self.config.head!r}; its parameters are {names}")
         else:
             self.adapt_names = tuple(names)
+        check_running_stats(model, "MAML")
         self.has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                                  for m in model.modules())
         if self.config.batching == "vmap" and self.has_batchnorm:
             raise ValueError(
                 "batching='vmap' with nn.BatchNorm layers gives a wrong second-order "
-                "meta-gradient (and cannot update running statistics under vmap); build the "
-                "model with companion.models.BatchStatNorm2d (Conv4(norm='batch_stats')) or "
-                "use batching='loop'"
+                "meta-gradient; build the model with companion.models.BatchStatNorm2d "
+                "(Conv4(norm='batch_stats')) or use batching='loop'"
             )
+        self.loss_fn = task_loss(self.config.task)
         if self.config.learn_inner_lr:  # Meta-SGD: one learned rate per weight
             params = dict(model.named_parameters())
             self.inner_lrs = nn.ParameterDict({
@@ -118,12 +121,6 @@ class MAML(nn.Module):
             })
 
     # ------------------------------------------------------------------ building blocks
-
-    def loss_fn(self, out: Tensor, target: Tensor) -> Tensor:
-        """Cross-entropy for classification, mean squared error for regression."""
-        if self.config.task == "classification":
-            return F.cross_entropy(out, target)
-        return F.mse_loss(out, target)
 
     def params(self) -> Params:
         """The meta-parameters of the wrapped model, by name."""
@@ -141,9 +138,8 @@ class MAML(nn.Module):
 
         Differentiable with respect to the meta-parameters unless ``first_order`` is set.
         """
-        steps = self.config.inner_steps if steps is None else steps
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        steps = check_non_negative_int("steps", self.config.inner_steps if steps is None
+                                       else steps)
         params = self.params() if params is None else params
         check_params(self.model, params)
         return inner_adapt(self.model, params, support_x, support_y, loss_fn=self.loss_fn,
@@ -249,9 +245,9 @@ def adaptation_curve(maml: MAML, batch: EpisodeBatch, max_steps: int) -> Tensor:
     Returns:
         ``[n_tasks, max_steps + 1]``.
     """
-    if not isinstance(max_steps, int) or max_steps < 0:
-        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
+    check_non_negative_int("max_steps", max_steps)
     maml._check_batch(batch)
+    batch = batch.to(next(maml.model.parameters()).device)
     params = {k: v.detach() for k, v in maml.params().items()}
     lr = maml.inner_lr()
     lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr

@@ -61,8 +61,6 @@ def remap_labels(support_y: Tensor, query_y: Tensor | None = None
 class MetricLearner(nn.Module, ABC):
     """Base class of the metric-based few-shot classifiers (see the module docstring)."""
 
-    loss_name = "cross_entropy"
-
     @abstractmethod
     def _scores(self, support_x: Tensor, support_labels: Tensor, n_way: int,
                 query_x: Tensor) -> Tensor:

@@ -53,8 +53,6 @@ class RelationNetwork(MetricLearner):
     Scores are the relation scores themselves; the loss is MSE against one-hot targets.
     """
 
-    loss_name = "mse"
-
     def __init__(self, encoder: nn.Module | None = None,
                  relation: nn.Module | None = None) -> None:
         super().__init__()

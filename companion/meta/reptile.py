@@ -21,12 +21,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from companion._checks import (
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+    task_loss,
+)
 from companion.data.episode import Episode, EpisodeBatch
-from companion.meta.functional import Params, check_inner_args, inner_adapt, predict_queries
+from companion.meta.functional import Params, check_running_stats, inner_adapt, predict_queries
 
 __all__ = ["Reptile", "ReptileConfig"]
 
@@ -46,16 +52,16 @@ class ReptileConfig:
     task: str = "classification"  # or "regression" (mean squared error)
 
     def __post_init__(self) -> None:
-        check_inner_args(self.inner_steps, self.inner_lr)
-        if self.inner_steps < 1:
-            raise ValueError(f"inner_steps must be >= 1 (k >= 1), got {self.inner_steps}")
-        if not isinstance(self.eval_inner_steps, int) or self.eval_inner_steps < 1:
-            raise ValueError(f"eval_inner_steps must be an int >= 1, got "
-                             f"{self.eval_inner_steps!r}")
+        check_positive_float("inner_lr", self.inner_lr)
+        if not isinstance(self.inner_steps, int) or isinstance(self.inner_steps, bool) or (
+                self.inner_steps < 1):
+            raise ValueError(f"inner_steps must be a positive int (k >= 1), got "
+                             f"{self.inner_steps!r}")
+        check_positive_int("eval_inner_steps", self.eval_inner_steps)
         for name in ("inner_batch_size", "eval_inner_batch_size"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+            if value is not None:
+                check_positive_int(name, value)
         if not 0 < self.outer_lr <= 1:
             raise ValueError(f"outer_lr (epsilon) must lie in (0, 1], got {self.outer_lr}")
         if not 0 <= self.final_outer_lr <= self.outer_lr:
@@ -64,9 +70,7 @@ class ReptileConfig:
         if self.inner_optimizer not in ("adam", "sgd"):
             raise ValueError(f"inner_optimizer must be 'adam' or 'sgd', got "
                              f"{self.inner_optimizer!r}")
-        if self.task not in ("classification", "regression"):
-            raise ValueError(f"task must be 'classification' or 'regression', got "
-                             f"{self.task!r}")
+        task_loss(self.task)  # validates the name
 
 
 class Reptile(nn.Module):
@@ -91,30 +95,29 @@ class Reptile(nn.Module):
         self.model = model
         if not any(True for _ in model.parameters()):
             raise ValueError("model has no parameters to meta-learn")
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def loss_fn(self, out: Tensor, target: Tensor) -> Tensor:
-        if self.config.task == "classification":
-            return F.cross_entropy(out, target)
-        return F.mse_loss(out, target)
+        check_running_stats(model, "Reptile")
+        self.loss_fn = task_loss(self.config.task)
+        self.generator = torch.Generator().manual_seed(check_seed(seed))  # training minibatches
+        self.eval_seed = check_seed(seed)
 
     def params(self) -> Params:
         return dict(self.model.named_parameters())
 
     def adapt(self, x: Tensor, y: Tensor, *, steps: int | None = None,
-              batch_size: int | None = None, params: Params | None = None) -> Params:
+              batch_size: int | None = None, params: Params | None = None,
+              generator: torch.Generator | None = None) -> Params:
         """Weights after ``steps`` inner steps on ``(x, y)`` (default: training settings).
 
-        Reptile never differentiates through this: the result is detached.
+        Reptile never differentiates through this: the result is detached. Minibatches are
+        drawn with ``generator`` (default: the training generator).
         """
-        steps = self.config.inner_steps if steps is None else steps
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        steps = check_non_negative_int("steps", self.config.inner_steps if steps is None
+                                       else steps)
         start = {k: v.detach() for k, v in (params or self.params()).items()}
         fast = inner_adapt(self.model, start, x, y, loss_fn=self.loss_fn, steps=steps,
                            lr=self.config.inner_lr, first_order=True,
                            optimizer=self.config.inner_optimizer, batch_size=batch_size,
-                           generator=self.generator)
+                           generator=generator or self.generator)
         return {k: v.detach() for k, v in fast.items()}
 
     def task_delta(self, x: Tensor, y: Tensor) -> Params:
@@ -152,9 +155,7 @@ class Reptile(nn.Module):
 
     def outer_optimizer(self, total_iterations: int) -> tuple[torch.optim.Optimizer, Any]:
         """SGD with learning rate ``outer_lr``, annealed linearly to ``final_outer_lr``."""
-        if not isinstance(total_iterations, int) or total_iterations < 1:
-            raise ValueError(f"total_iterations must be a positive int, got "
-                             f"{total_iterations!r}")
+        check_positive_int("total_iterations", total_iterations)
         optimizer = torch.optim.SGD(self.parameters(), lr=self.config.outer_lr)
         start, end = self.config.outer_lr, self.config.final_outer_lr
 
@@ -169,10 +170,13 @@ class Reptile(nn.Module):
         """Query predictions after adapting to the support set (``eval_inner_steps``).
 
         ``transductive=False`` classifies each query in a batch with the support set only,
-        the paper's non-transductive setting.
+        the paper's non-transductive setting. Evaluation minibatches come from a generator
+        seeded afresh on every call, so a prediction depends only on the weights and the
+        episode (never on how much training or validation ran before).
         """
         steps = self.config.eval_inner_steps if steps is None else steps
         fast = self.adapt(episode.support_x, episode.support_y, steps=steps,
-                          batch_size=self.config.eval_inner_batch_size)
+                          batch_size=self.config.eval_inner_batch_size,
+                          generator=torch.Generator().manual_seed(self.eval_seed))
         return predict_queries(self.model, fast, episode.support_x, episode.query_x,
                                transductive=transductive)

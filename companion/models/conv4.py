@@ -68,8 +68,6 @@ class Conv4(nn.Module):
                             ("image_size", image_size)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if image_size < 16:
-            raise ValueError(f"image_size must be >= 16 for four 2x2 poolings, got {image_size}")
         if n_classes is not None and n_classes < 1:
             raise ValueError(f"n_classes must be >= 1 or None, got {n_classes}")
         if len(pool) != 4:
@@ -83,6 +81,9 @@ class Conv4(nn.Module):
         side = image_size
         for p in pool:
             side = side // 2 if p else side
+        if side < 1:
+            raise ValueError(f"image_size={image_size} is too small for {sum(pool)} 2x2 "
+                             "poolings")
         self.feature_shape = (hidden_channels, side, side)
         self.embedding_dim = hidden_channels * side * side
         self.head = nn.Linear(self.embedding_dim, n_classes) if n_classes else None

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import check_positive_float, check_positive_int
 from companion.data.episode import Episode
 
 __all__ = ["SupportSetFineTuner"]
@@ -39,10 +40,8 @@ class SupportSetFineTuner(nn.Module):
     def __init__(self, encoder: nn.Module, embedding_dim: int, *, steps: int = 100,
                  lr: float = 1e-2, finetune_encoder: bool = False) -> None:
         super().__init__()
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        check_positive_int("steps", steps)
+        check_positive_float("lr", lr)
         self.encoder = encoder
         self.embedding_dim = embedding_dim
         self.steps = steps
@@ -52,10 +51,12 @@ class SupportSetFineTuner(nn.Module):
     def predict(self, episode: Episode) -> Tensor:
         """``[n_query_total, n_way]`` logits after training on ``episode``'s support set."""
         encoder = copy.deepcopy(self.encoder) if self.finetune_encoder else self.encoder
-        head = nn.Linear(self.embedding_dim, episode.n_way).to(episode.device)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
-        params = list(head.parameters())
+        dtype = next(encoder.parameters(), torch.empty(0)).dtype
+        weight = torch.zeros(episode.n_way, self.embedding_dim, device=episode.device,
+                             dtype=dtype, requires_grad=True)  # the head starts at zero
+        bias = torch.zeros(episode.n_way, device=episode.device, dtype=dtype,
+                           requires_grad=True)
+        params = [weight, bias]
         if self.finetune_encoder:
             params += list(encoder.parameters())
         optimizer = torch.optim.Adam(params, lr=self.lr)
@@ -63,9 +64,9 @@ class SupportSetFineTuner(nn.Module):
             frozen = None if self.finetune_encoder else encoder(episode.support_x).detach()
             for _ in range(self.steps):
                 z = frozen if frozen is not None else encoder(episode.support_x)  # [n_s, d]
-                loss = F.cross_entropy(head(z), episode.support_y)
+                loss = F.cross_entropy(F.linear(z, weight, bias), episode.support_y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
         with torch.no_grad():
-            return head(encoder(episode.query_x))  # [n_q, n_way]
+            return F.linear(encoder(episode.query_x), weight, bias)  # [n_q, n_way]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from companion._checks import check_positive_int
 from companion.data.dataset import ImageClassDataset
 from companion.training import AccuracyCI, History, accuracy
 
@@ -52,9 +53,8 @@ def train_classifier(
     Returns:
         A :class:`History` with the loss and training accuracy of every step.
     """
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
     if validate_every < 0 or (validate_every and validate is None):
         raise ValueError("validate_every must be >= 0, and > 0 only together with validate=")
     if batch_size > len(dataset):

@@ -155,6 +155,18 @@ def test_fetch_without_download_raises_file_not_found(data_root, no_mirror):
 def test_missing_mirror_folder_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="mirror="):
         mirror_dir(tmp_path / "nope")
+    with pytest.raises(ValueError, match="names no folder"):
+        mirror_dir("")
+
+
+def test_mirror_must_also_match_the_published_checksum(tmp_path, data_root):
+    """Self-consistent but wrong bytes (file and SHA256SUMS both changed) are rejected when
+    the official SHA-256 is known."""
+    other = b"not the official bytes"
+    root = _mirror(tmp_path, f"{hashlib.sha256(other).hexdigest()}  file.bin\n")
+    (root / "set" / "file.bin").write_bytes(other)
+    with pytest.raises(ChecksumError, match="published SHA-256"):
+        fetch(_remote("http://127.0.0.1:9/"), mirror=root)
 
 
 @pytest.mark.parametrize("kwargs", [{"retries": 0}, {"timeout": 0}, {"backoff": -1}])

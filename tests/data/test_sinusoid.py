@@ -59,5 +59,5 @@ def test_sampler_is_a_task_source():
     assert batch.support_x.shape == (4, 5, 1) and batch.query_y.shape == (4, 3, 1)
     again = SinusoidTasks().sampler(n_support=5, n_query=3, seed=0).sample_batch(4)
     assert torch.equal(batch.query_y, again.query_y)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="generator= or seed="):
         SinusoidTasks().sampler(n_support=5, n_query=3)

@@ -25,7 +25,7 @@ SINE = ExperimentConfig(name="tiny-sine", method="joint", dataset="sinusoid", n_
 
 def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     result = run_experiment(TINY, seed=3, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
-                            progress=False)
+                            progress=False, device="cpu")
     record = read_record(tmp_path / "r" / "tiny-maml-it4-seed3.json")
     assert record["key"] == TINY.key(3) and record["key"]["seed"] == 3
     assert "outer_lr" not in record["key"]  # defaults are left out of keys
@@ -38,12 +38,12 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     assert record["git_revisions_of_run"] == [str(record["git_revision"])]
     assert "run tiny-maml --seed 3 --iterations 4" in result["command"]
     weights = torch.load(tmp_path / "r" / "tiny-maml-it4-seed3.pt")
-    assert "model.head.weight" in weights
+    assert weights["key"] == TINY.key(3) and "model.head.weight" in weights["state_dict"]
 
 
 def test_interrupted_run_resumes_exactly(mirror, tmp_path, monkeypatch):
     full = run_experiment(TINY, results_dir=tmp_path / "a", runs_dir=tmp_path / "ca",
-                          progress=False)
+                          progress=False, device="cpu")
     calls = {"n": 0}
     real = MAML.meta_loss
 
@@ -56,31 +56,33 @@ def test_interrupted_run_resumes_exactly(mirror, tmp_path, monkeypatch):
     monkeypatch.setattr(MAML, "meta_loss", crash_on_third_step)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
-                       progress=False)
+                       progress=False, device="cpu")
     assert not (tmp_path / "b").exists()  # no result for an unfinished run
+    assert not (tmp_path / "cb" / "tiny-maml-it4-seed0" / "lock").exists()  # released
     monkeypatch.setattr(MAML, "meta_loss", real)
     resumed = run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
-                             progress=False)
+                             progress=False, device="cpu")
     assert resumed["loss_curve"] == pytest.approx(full["loss_curve"])
     assert resumed["test"] == pytest.approx(full["test"])
-    a = torch.load(tmp_path / "a" / "tiny-maml-it4-seed0.pt")
-    b = torch.load(tmp_path / "b" / "tiny-maml-it4-seed0.pt")
+    a = torch.load(tmp_path / "a" / "tiny-maml-it4-seed0.pt")["state_dict"]
+    b = torch.load(tmp_path / "b" / "tiny-maml-it4-seed0.pt")["state_dict"]
     for k in a:
         torch.testing.assert_close(a[k], b[k])
 
 
 def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
-    run_experiment(SINE, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", progress=False)
+    run_experiment(SINE, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", progress=False,
+                   device="cpu")
     changed = replace(SINE, outer_lr=0.01)
     (tmp_path / "c" / run_id(SINE, 0)).rename(tmp_path / "c" / run_id(changed, 0))
     with pytest.raises(ValueError, match="different configuration"):
         run_experiment(changed, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
-                       progress=False)
+                       progress=False, device="cpu")
 
 
 def test_joint_baseline_gets_a_tuned_fine_tuning_rate(tmp_path):
     result = run_experiment(SINE, results_dir=tmp_path, runs_dir=tmp_path / "c",
-                            progress=False)
+                            progress=False, device="cpu")
     assert result["fine_tune_lr"]["5"] in JOINT_LR_GRID
     curve = result["mse_vs_steps"]["5"]
     assert len(curve) == 3 and all(point["n_episodes"] == 4 for point in curve)
@@ -90,7 +92,7 @@ def test_cli_list_run_and_show(tmp_path, capsys):
     assert main(["list"]) == 0
     assert "maml-omniglot-5w1s" in capsys.readouterr().out
     args = ["run", "maml-sinusoid", "--iterations", "3", "--results", str(tmp_path / "r"),
-            "--runs", str(tmp_path / "c"), "--quiet", "--threads", "1"]
+            "--runs", str(tmp_path / "c"), "--quiet", "--threads", "1", "--device", "cpu"]
     assert main(args) == 0
     path = tmp_path / "r" / "maml-sinusoid-it3-seed0.json"
     assert path.is_file()
@@ -110,6 +112,11 @@ def test_cli_help_documents_the_command(capsys):
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"method": "sgd"}, "method"), ({"dataset": "cifar"}, "dataset"),
     ({"iterations": 0}, "iterations"), ({"outer_lr": 0.0}, "outer_lr"),
+    ({"test_episodes": 1}, "test_episodes"), ({"val_episodes": 1}, "val_episodes"),
+    ({"val_every": -1}, "val_every"), ({"lr_halve_every": -2}, "lr_halve_every"),
+    ({"method": "joint"}, "sinusoid regression only"),
+    ({"dataset": "sinusoid"}, "test_shots"),
+    ({"dataset": "sinusoid", "method": "protonet", "test_shots": (5,)}, "cannot regress"),
 ])
 def test_bad_configurations(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -139,10 +146,42 @@ def test_metric_method_run_tests_extra_settings_and_halves_the_rate(mirror, tmp_
                            meta_batch_size=1, iterations=4, lr_halve_every=2, val_every=0,
                            test_episodes=3, checkpoint_every=2)
     result = run_experiment(cfg, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
-                            progress=False)
+                            progress=False, device="cpu")
     assert set(result["extra_tests"]) == {"6-way 1-shot"}
     assert result["extra_tests"]["6-way 1-shot"]["n_episodes"] == 3
     assert "running statistics" in result["protocol"]["test"]
     state = torch.load(tmp_path / "c" / "tiny-proto-it4-seed0" / "checkpoint.pt",
                        weights_only=False)
     assert state["scheduler"]["_last_lr"] == [0.00025]  # 1e-3 halved twice in 4 steps
+
+
+def test_the_run_lock(tmp_path):
+    import os
+
+    from companion.experiments.runner import _lock
+
+    run_dir = tmp_path / "run"
+    with _lock(run_dir):
+        assert (run_dir / "lock").read_text().strip() == str(os.getpid())
+        with pytest.raises(RuntimeError, match="being trained by process"), _lock(run_dir):
+            pass
+    assert not (run_dir / "lock").exists()
+    for stale in ("", "garbage", "0", "999999999"):  # empty, unreadable, pid 0, dead
+        (run_dir / "lock").write_text(stale)
+        with _lock(run_dir):
+            pass
+
+
+def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
+    from companion.experiments import load_trained
+    from companion.experiments.runner import result_path
+
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
+    cfg = get_config("maml-sinusoid")
+    path = result_path(cfg, 0, tmp_path)
+    from companion.utils import write_record
+
+    write_record(path, key=cfg.key(0), result={}, wall_time_s=0.0)
+    torch.save({"key": {**cfg.key(0), "outer_lr": 0.5}, "state_dict": {}}, path.with_suffix(".pt"))
+    with pytest.raises(ValueError, match="does not hold the weights"):
+        load_trained("maml-sinusoid")

@@ -17,7 +17,7 @@ from companion.data import Episode, EpisodeBatch, SinusoidTasks
 from companion.meta.maml import MAML, MAMLConfig, adaptation_curve
 from companion.meta.reference import naive_maml_loss
 from companion.models import MLP
-from tests.conftest import make_dataset
+from tests.conftest import marks_dataset
 
 TIGHT = {"rtol": 1e-9, "atol": 1e-12}
 
@@ -274,12 +274,7 @@ def test_maml_learns_sinusoids():
 @pytest.mark.slow
 def test_maml_learns_a_few_shot_classification_problem():
     """Classes marked by a bright pixel at a class-specific spot: meta-learnable in seconds."""
-    ds = make_dataset([20] * 12, image_size=28)
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 60, ds.images.shape, dtype=torch.uint8, generator=g)
-    for c in range(12):
-        images[ds.labels == c, 0, 2 * c + 2, 2 * c + 2] = 255
-    ds = type(ds)(images, ds.labels, ds.class_names, "marks")
+    ds = marks_dataset()
     torch.manual_seed(0)
     maml = MAML(Conv4(n_classes=3, hidden_channels=16), inner_lr=0.4)
     sampler = EpisodeSampler(ds, n_way=3, n_shot=1, n_query=2, seed=0)

@@ -19,7 +19,7 @@ from companion.meta import (
     remap_labels,
 )
 from companion.models import Conv4
-from tests.conftest import make_dataset
+from tests.conftest import marks_dataset
 
 TIGHT = {"rtol": 1e-9, "atol": 1e-12}
 
@@ -195,15 +195,6 @@ def test_interface_errors():
 # ------------------------------------------------------------------ each method learns
 
 
-def _marks():
-    ds = make_dataset([20] * 12, image_size=28)
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 60, ds.images.shape, dtype=torch.uint8, generator=g)
-    for c in range(12):
-        images[ds.labels == c, 0, 2 * c + 2, 2 * c + 2] = 255
-    return type(ds)(images, ds.labels, ds.class_names, "marks")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["protonet", "matching", "matching-fce", "relation"])
 def test_each_method_learns_a_separable_few_shot_problem(name):
@@ -217,9 +208,17 @@ def test_each_method_learns_a_separable_few_shot_problem(name):
             Conv4(norm="batch", hidden_channels=16, pool=(True, True, False, False),
                   flatten=False), relation_module(in_channels=32, hidden_channels=16)),
     }[name]()
-    ds = _marks()
+    ds = marks_dataset()
     fit(net, EpisodeSampler(ds, n_way=3, n_shot=1, n_query=3, seed=0),
         torch.optim.Adam(net.parameters(), lr=3e-3), iterations=120, progress=False)
     result = evaluate(net, EpisodeSampler(ds, n_way=3, n_shot=1, n_query=5, seed=1),
                       n_episodes=40, progress=False)
     assert result.mean > 0.9, result
+
+
+def test_euclidean_distance_has_a_finite_gradient_at_zero():
+    from companion.meta.distances import pairwise_distance
+
+    a = torch.zeros(2, 3, requires_grad=True)
+    pairwise_distance(a, torch.zeros(1, 3), "euclidean").sum().backward()
+    assert torch.isfinite(a.grad).all()

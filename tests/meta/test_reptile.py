@@ -14,7 +14,7 @@ from companion import EpisodeSampler, fit
 from companion.data import Episode, EpisodeBatch, SinusoidTasks
 from companion.meta import MAML, Reptile, ReptileConfig, inner_adapt
 from companion.models import MLP, Conv4
-from tests.conftest import make_dataset
+from tests.conftest import marks_dataset
 
 TIGHT = {"rtol": 1e-9, "atol": 1e-12}
 
@@ -200,9 +200,11 @@ def test_minibatches_cycle_through_permutations():
     from companion.meta.functional import _minibatches
 
     stream = _minibatches(10, 5, 4, torch.Generator().manual_seed(0))
-    first_pass = [next(stream) for _ in range(2)]
-    assert len(set(torch.cat(first_pass).tolist())) == 8  # two disjoint batches of 4
-    assert next(stream).shape == (4,)  # a new permutation starts the next pass
+    twin = torch.Generator().manual_seed(0)
+    first, second = torch.randperm(10, generator=twin), torch.randperm(10, generator=twin)
+    assert torch.equal(next(stream), first[:4]) and torch.equal(next(stream), first[4:8])
+    assert torch.equal(next(stream), second[:4])  # 2 rows left over: a new permutation
+    assert next(_minibatches(10, 1, None, None)) is None  # full batches
 
 
 def test_outer_learning_rate_is_annealed_linearly():
@@ -231,17 +233,8 @@ def test_transductive_and_non_transductive_prediction():
     assert not torch.allclose(together, alone)  # batch statistics differ
 
 
-def _marks_dataset():
-    ds = make_dataset([20] * 12, image_size=28)
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 60, ds.images.shape, dtype=torch.uint8, generator=g)
-    for c in range(12):
-        images[ds.labels == c, 0, 2 * c + 2, 2 * c + 2] = 255
-    return type(ds)(images, ds.labels, ds.class_names, "marks")
-
-
 def test_resume_is_exact_with_the_minibatch_generator(tmp_path):
-    ds = _marks_dataset()
+    ds = marks_dataset()
 
     def run(iterations: int, checkpoint=None) -> dict:
         torch.manual_seed(0)
@@ -261,7 +254,7 @@ def test_resume_is_exact_with_the_minibatch_generator(tmp_path):
 
 @pytest.mark.slow
 def test_reptile_learns_a_few_shot_classification_problem():
-    ds = _marks_dataset()
+    ds = marks_dataset()
     torch.manual_seed(0)
     reptile = Reptile(Conv4(n_classes=3, hidden_channels=16), inner_batch_size=6,
                       inner_steps=3, inner_lr=3e-3, eval_inner_steps=20)
@@ -306,3 +299,30 @@ def test_bad_calls():
                     loss_fn=F.mse_loss, steps=1, lr=0.1, optimizer="lbfgs")
     with pytest.raises(ValueError, match="no parameters"):
         Reptile(nn.ReLU())
+
+
+def test_evaluation_does_not_touch_the_training_generator():
+    torch.manual_seed(0)
+    reptile = Reptile(Conv4(n_classes=3, hidden_channels=8), eval_inner_steps=3,
+                      eval_inner_batch_size=2)
+    ep = Episode(torch.rand(6, 1, 28, 28), torch.arange(3).repeat(2), torch.rand(3, 1, 28, 28),
+                 torch.arange(3))
+    state = reptile.generator.get_state()
+    first = reptile.predict(ep)
+    assert torch.equal(reptile.generator.get_state(), state)
+    torch.testing.assert_close(reptile.predict(ep), first)  # same weights, same prediction
+
+
+def test_running_statistics_are_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match="running statistics"):
+        Reptile(Conv4(n_classes=3, norm="batch"))
+    with pytest.raises(ValueError, match="running statistics"):
+        MAML(Conv4(n_classes=3, norm="batch"))
+
+
+def test_second_order_through_adam_is_refused():
+    model = _mlp()
+    with pytest.raises(ValueError, match="first_order=True"):
+        inner_adapt(model, dict(model.named_parameters()), torch.rand(4, 1, dtype=torch.float64),
+                    torch.rand(4, 1, dtype=torch.float64), loss_fn=F.mse_loss, steps=1, lr=0.1,
+                    optimizer="adam")

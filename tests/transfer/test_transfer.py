@@ -57,6 +57,17 @@ def test_linear_probe_on_a_good_frozen_embedding_is_perfect():
     assert evaluate(probe, sampler, n_episodes=10, progress=False).mean == 1.0
 
 
+def test_fine_tuning_does_not_consume_the_global_random_state():
+    ds = _blobs(n_classes=4)
+    probe = SupportSetFineTuner(nn.Flatten(), 64, steps=3)
+    episode = EpisodeSampler(ds, n_way=2, n_shot=1, n_query=1, seed=0).sample()
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    probe.predict(episode)
+    assert torch.rand(1) == before
+
+
 def test_fine_tuning_a_copy_leaves_the_encoder_untouched():
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
