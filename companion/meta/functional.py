@@ -18,15 +18,40 @@ Chapter: MAML. References: :cite:t:`finn2017model`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad
 
-__all__ = ["Params", "check_params", "inner_adapt", "named_params", "predict_queries"]
+__all__ = ["AdamMoments", "Params", "check_params", "inner_adapt", "named_params",
+           "predict_queries"]
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class AdamMoments:
+    """The state of the functional Adam of :func:`inner_adapt`, carried from call to call.
+
+    Reptile's reference implementation keeps its inner Adam's statistics across tasks (only
+    the weights are reset to the meta-parameters): pass the same object to every call and
+    :func:`inner_adapt` continues from it and leaves the new state in it. ``m`` and ``v`` are
+    the first and second moments, ``t`` the number of steps taken so far.
+    """
+
+    m: Params
+    v: Params
+    t: int = 0
+
+    @staticmethod
+    def zeros_like(params: Mapping[str, Tensor]) -> AdamMoments:
+        return AdamMoments({k: torch.zeros_like(p) for k, p in params.items()},
+                           {k: torch.zeros_like(p) for k, p in params.items()})
+
+    def copy(self) -> AdamMoments:
+        return AdamMoments(dict(self.m), dict(self.v), self.t)
 
 
 def named_params(model: nn.Module) -> Params:
@@ -63,6 +88,7 @@ def inner_adapt(
     generator: torch.Generator | None = None,
     adam_betas: tuple[float, float] = (0.0, 0.999),
     adam_eps: float = 1e-8,
+    adam_state: AdamMoments | None = None,
 ) -> Params:
     """Take ``steps`` gradient steps on the support loss, functionally.
 
@@ -86,6 +112,8 @@ def inner_adapt(
         batch_size: examples per step, drawn as consecutive slices of a random permutation of
             the support set (a new permutation each pass); None uses the whole set every step.
         generator: draws the permutations; required when ``batch_size`` is given.
+        adam_state: continue Adam from this state and leave the final state in it (for
+            Reptile's persistent inner statistics); None starts from zero moments.
 
     Returns:
         The adapted weights, a new dict with every name of ``params``.
@@ -110,6 +138,12 @@ def inner_adapt(
     fast = {k: params[k] for k in names}
     batches = _minibatches(support_x.shape[0], steps, batch_size, generator)
     moments: tuple[Params, Params] | None = None
+    t0 = 0
+    if adam_state is not None:
+        if optimizer != "adam":
+            raise ValueError("adam_state is only meaningful with optimizer='adam'")
+        moments, t0 = ({k: adam_state.m[k] for k in names},
+                       {k: adam_state.v[k] for k in names}), adam_state.t
     for step in range(steps):
         rows = next(batches)
         x, y = (support_x, support_y) if rows is None else (support_x[rows], support_y[rows])
@@ -119,7 +153,12 @@ def inner_adapt(
         if optimizer == "sgd":
             fast = {k: fast[k] - _lr(lr, k) * grads[k] for k in names}
         else:
-            fast, moments = _adam_step(fast, grads, moments, step + 1, lr, adam_betas, adam_eps)
+            fast, moments = _adam_step(fast, grads, moments, t0 + step + 1, lr, adam_betas,
+                                       adam_eps)
+    if adam_state is not None and moments is not None:
+        adam_state.m.update(moments[0])
+        adam_state.v.update(moments[1])
+        adam_state.t = t0 + steps
     return {**fixed, **fast}
 
 

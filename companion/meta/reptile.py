@@ -32,7 +32,13 @@ from companion._checks import (
     task_loss,
 )
 from companion.data.episode import Episode, EpisodeBatch
-from companion.meta.functional import Params, check_running_stats, inner_adapt, predict_queries
+from companion.meta.functional import (
+    AdamMoments,
+    Params,
+    check_running_stats,
+    inner_adapt,
+    predict_queries,
+)
 
 __all__ = ["Reptile", "ReptileConfig"]
 
@@ -44,7 +50,7 @@ class ReptileConfig:
     inner_lr: float = 1e-3  # step size of the inner optimiser
     inner_steps: int = 5  # k: inner steps per task while meta-training
     inner_batch_size: int | None = 10  # examples per inner step (None: the whole task)
-    inner_optimizer: str = "adam"  # "adam" (with beta1 = 0, as the paper) or "sgd"
+    inner_optimizer: str = "adam"  # "adam" (beta1 = 0, statistics kept across tasks) or "sgd"
     outer_lr: float = 1.0  # epsilon: the fraction of the way toward mean(W_i), in (0, 1]
     final_outer_lr: float = 0.0  # epsilon is annealed linearly to this value
     eval_inner_steps: int = 50  # inner steps when adapting to a test task
@@ -99,54 +105,88 @@ class Reptile(nn.Module):
         self.loss_fn = task_loss(self.config.task)
         self.generator = torch.Generator().manual_seed(check_seed(seed))  # training minibatches
         self.eval_seed = check_seed(seed)
+        if self.config.inner_optimizer == "adam":  # persistent inner statistics, checkpointed
+            for name, p in model.named_parameters():
+                self.register_buffer(f"inner_adam_v__{_key(name)}", torch.zeros_like(p))
+            self.register_buffer("inner_adam_t", torch.zeros((), dtype=torch.int64))
+
+    def inner_adam_state(self) -> AdamMoments | None:
+        """The persistent inner Adam statistics (beta1 = 0, so only the second moment and the
+        step count matter), or None for an SGD inner loop."""
+        if self.config.inner_optimizer != "adam":
+            return None
+        v = {name: getattr(self, f"inner_adam_v__{_key(name)}")
+             for name, _ in self.model.named_parameters()}
+        steps = self.get_buffer("inner_adam_t")
+        return AdamMoments({k: torch.zeros_like(t) for k, t in v.items()}, v, int(steps.item()))
+
+    def _store_inner_adam_state(self, state: AdamMoments) -> None:
+        with torch.no_grad():
+            for name, v in state.v.items():
+                getattr(self, f"inner_adam_v__{_key(name)}").copy_(v)
+            self.get_buffer("inner_adam_t").fill_(state.t)
 
     def params(self) -> Params:
         return dict(self.model.named_parameters())
 
     def adapt(self, x: Tensor, y: Tensor, *, steps: int | None = None,
               batch_size: int | None = None, params: Params | None = None,
-              generator: torch.Generator | None = None) -> Params:
+              generator: torch.Generator | None = None,
+              adam_state: AdamMoments | None = None) -> Params:
         """Weights after ``steps`` inner steps on ``(x, y)`` (default: training settings).
 
         Reptile never differentiates through this: the result is detached. Minibatches are
-        drawn with ``generator`` (default: the training generator).
+        drawn with ``generator`` (default: the training generator). With an Adam inner loop,
+        ``adam_state`` is continued and updated (default: a copy of the persistent state, so
+        the persistent statistics are left unchanged).
         """
+        if adam_state is None and self.config.inner_optimizer == "adam":
+            adam_state = self.inner_adam_state()
         steps = check_non_negative_int("steps", self.config.inner_steps if steps is None
                                        else steps)
         start = {k: v.detach() for k, v in (params or self.params()).items()}
         fast = inner_adapt(self.model, start, x, y, loss_fn=self.loss_fn, steps=steps,
                            lr=self.config.inner_lr, first_order=True,
                            optimizer=self.config.inner_optimizer, batch_size=batch_size,
-                           generator=generator or self.generator)
+                           generator=generator or self.generator, adam_state=adam_state)
         return {k: v.detach() for k, v in fast.items()}
 
     def task_delta(self, x: Tensor, y: Tensor) -> Params:
-        """``W - phi`` for one task: where training on its data moves the weights."""
+        """``W - phi`` for one task: where training on its data moves the weights (advances
+        the persistent inner Adam statistics, as training does)."""
         phi = self.params()
-        fast = self.adapt(x, y, batch_size=self.config.inner_batch_size)
+        state = self.inner_adam_state()
+        fast = self.adapt(x, y, batch_size=self.config.inner_batch_size, adam_state=state)
+        if state is not None:
+            self._store_inner_adam_state(state)
         return {k: fast[k] - phi[k].detach() for k in phi}
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """A surrogate whose gradient is ``phi - mean_i W_i``, and whose value is the mean loss
-        of the adapted weights on their tasks' data.
+        of the adapted weights on their tasks' query examples.
 
         Each task trains on its support and query examples together (Reptile has no split
-        inside a task). With SGD at learning rate ``epsilon`` on this gradient, the optimiser
-        step is the Reptile update ``phi + epsilon * mean_i(W_i - phi)``.
+        inside a task); the tasks are visited one after another, continuing the persistent
+        inner Adam statistics as the reference implementation does. With SGD at learning rate
+        ``epsilon`` on this gradient, the optimiser step is the Reptile update
+        ``phi + epsilon * mean_i(W_i - phi)``.
         """
         if not isinstance(batch, EpisodeBatch):
             raise ValueError(f"meta_loss needs an EpisodeBatch, got {type(batch).__name__}")
         phi = self.params()
         total = {k: torch.zeros_like(v) for k, v in phi.items()}
         losses = []
+        state = self.inner_adam_state()
         for sx, sy, qx, qy in zip(batch.support_x, batch.support_y, batch.query_x,
                                   batch.query_y, strict=True):
             x, y = torch.cat([sx, qx]), torch.cat([sy, qy])  # all of the task's data
-            fast = self.adapt(x, y, batch_size=self.config.inner_batch_size)
+            fast = self.adapt(x, y, batch_size=self.config.inner_batch_size, adam_state=state)
             for k in phi:
                 total[k] += fast[k] - phi[k].detach()
             with torch.no_grad():
-                losses.append(self.loss_fn(functional_call(self.model, fast, (x,)), y))
+                losses.append(self.loss_fn(functional_call(self.model, fast, (qx,)), qy))
+        if state is not None:
+            self._store_inner_adam_state(state)
         direction = sum(((phi[k] * -(total[k] / len(batch))).sum() for k in phi),
                         torch.zeros((), device=batch.device))  # gradient: phi - mean(W_i)
         value = torch.stack(losses).mean()
@@ -171,8 +211,9 @@ class Reptile(nn.Module):
 
         ``transductive=False`` classifies each query in a batch with the support set only,
         the paper's non-transductive setting. Evaluation minibatches come from a generator
-        seeded afresh on every call, so a prediction depends only on the weights and the
-        episode (never on how much training or validation ran before).
+        seeded afresh on every call, and an Adam inner loop starts from a copy of the
+        persistent statistics, so a prediction depends only on the learner's state and the
+        episode (never on how much validation ran before).
         """
         steps = self.config.eval_inner_steps if steps is None else steps
         fast = self.adapt(episode.support_x, episode.support_y, steps=steps,
@@ -180,3 +221,8 @@ class Reptile(nn.Module):
                           generator=torch.Generator().manual_seed(self.eval_seed))
         return predict_queries(self.model, fast, episode.support_x, episode.query_x,
                                transductive=transductive)
+
+
+def _key(name: str) -> str:
+    """Parameter names contain dots, which buffer names may not."""
+    return name.replace(".", "__")

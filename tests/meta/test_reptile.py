@@ -326,3 +326,44 @@ def test_second_order_through_adam_is_refused():
         inner_adapt(model, dict(model.named_parameters()), torch.rand(4, 1, dtype=torch.float64),
                     torch.rand(4, 1, dtype=torch.float64), loss_fn=F.mse_loss, steps=1, lr=0.1,
                     optimizer="adam")
+
+
+def test_persistent_adam_state_matches_torch_adam_continued_across_tasks():
+    """Two tasks in a row, weights reset to phi between them, Adam statistics kept: the
+    functional Adam with one AdamMoments equals one torch.optim.Adam used throughout."""
+    from companion.meta.functional import AdamMoments
+
+    model, batch = _mlp(), _regression_batch(n_tasks=2)
+    phi = {k: v.detach().clone() for k, v in model.named_parameters()}
+    state = AdamMoments.zeros_like(phi)
+    ours = [inner_adapt(model, phi, batch.support_x[i], batch.support_y[i], loss_fn=F.mse_loss,
+                        steps=3, lr=0.01, optimizer="adam", first_order=True, adam_state=state)
+            for i in range(2)]
+    assert state.t == 6
+    twin = copy.deepcopy(model)
+    opt = torch.optim.Adam(twin.parameters(), lr=0.01, betas=(0.0, 0.999), eps=1e-8)
+    for i in range(2):
+        with torch.no_grad():
+            for name, p in twin.named_parameters():
+                p.copy_(phi[name])  # reset the weights, keep the optimiser's statistics
+        for _ in range(3):
+            opt.zero_grad()
+            F.mse_loss(twin(batch.support_x[i]), batch.support_y[i]).backward()
+            opt.step()
+        torch.testing.assert_close(_flat(ours[i]), _flat(dict(twin.named_parameters()))
+                                   .detach(), **TIGHT)
+
+
+def test_reptile_training_advances_the_inner_statistics_and_evaluation_does_not():
+    torch.manual_seed(0)
+    reptile = Reptile(Conv4(n_classes=3, hidden_channels=8), inner_steps=2,
+                      inner_batch_size=None, eval_inner_steps=4)
+    assert any(k.startswith("inner_adam_v__") for k in reptile.state_dict())  # checkpointed
+    batch = EpisodeBatch.stack([Episode(torch.rand(3, 1, 28, 28), torch.arange(3),
+                                        torch.rand(3, 1, 28, 28), torch.arange(3))] * 2)
+    reptile.meta_loss(batch)
+    assert int(reptile.inner_adam_t) == 4  # 2 tasks x 2 steps
+    before = {k: v.clone() for k, v in reptile.state_dict().items()}
+    reptile.predict(batch[0])
+    for k, v in reptile.state_dict().items():
+        torch.testing.assert_close(v, before[k])
