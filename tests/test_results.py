@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from companion.experiments import get_config, load_or_run_experiment, load_trained
+from companion.experiments import (
+    get_config,
+    load_or_run_experiment,
+    load_trained,
+    run_command,
+    stored_result,
+)
 from companion.experiments.configs import same_experiment
 from companion.utils import read_record
 
@@ -41,3 +47,18 @@ def test_missing_results_name_the_command(monkeypatch, tmp_path):
     command = re.escape("python -m companion.experiments run maml-omniglot-5w1s --seed 0")
     with pytest.raises(FileNotFoundError, match=command):
         load_or_run_experiment("maml-omniglot-5w1s")
+
+
+def test_stored_result_is_none_when_missing_and_the_record_otherwise(monkeypatch, tmp_path):
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path))
+    assert stored_result("maml-omniglot-5w1s") is None
+    if FILES:
+        monkeypatch.setenv("COMPANION_RESULTS_DIR", str(RESULTS))
+        name = re.fullmatch(r"(.+)-seed0\.json", FILES[0].name).group(1)
+        assert stored_result(name) == read_record(FILES[0])["result"]
+
+
+def test_run_command_rejects_unknown_experiments():
+    assert run_command("maml-omniglot-5w1s", seed=3).endswith("maml-omniglot-5w1s --seed 3")
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run_command("maml-omniglot-3w1s")

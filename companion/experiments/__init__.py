@@ -8,8 +8,10 @@ from companion.experiments.runner import (
     load_trained,
     result_path,
     results_dir,
+    run_command,
     run_experiment,
     run_id,
+    stored_result,
 )
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "load_trained",
     "result_path",
     "results_dir",
+    "run_command",
     "run_experiment",
     "run_id",
+    "stored_result",
 ]

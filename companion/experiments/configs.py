@@ -118,10 +118,11 @@ def _omniglot(name: str, method: str, **kw: Any) -> ExperimentConfig:
 
 
 def _metric(name: str, method: str, shots: int) -> ExperimentConfig:
-    """Metric methods: Adam at 1e-3 (Snell et al. halve it every 2000 episodes; these CPU runs
-    stop at 2000), tested 5-way and 20-way. Prototypical and Matching networks train on 20-way episodes with
-    5 queries per class; Relation networks on 5-way episodes with 15 queries (their paper's
-    shape; 20-way episodes compare 2000 query-class pairs and are five times slower)."""
+    """Metric methods: Adam at 1e-3 (Snell et al. halve it every 2000 episodes; these CPU
+    runs stop at 2000), tested 5-way and 20-way. Prototypical and Matching networks train on
+    20-way episodes with 5 queries per class; Relation networks on 5-way episodes with 15
+    queries (their paper's shape; 20-way episodes compare 2000 query-class pairs and are five
+    times slower)."""
     ways, queries = (5, 15) if method == "relation" else (20, 5)
     return ExperimentConfig(name=name, method=method, n_way=ways, n_shot=shots, n_query=queries,
                             test_n_way=5, test_n_shot=shots, extra_tests=((20, shots),),

@@ -129,8 +129,25 @@ def load_or_run_experiment(name: str, *, seed: int = 0, run: bool = False,
     if not run:
         raise FileNotFoundError(
             f"{path} is missing or was produced by another configuration; produce it with "
-            f"`python -m companion.experiments run {name} --seed {seed}` (or pass run=True)")
+            f"`{run_command(name, seed=seed)}` (or pass run=True)")
     return run_experiment(cfg, seed=seed, device=device, results_dir=results_dir())
+
+
+def stored_result(name: str, *, seed: int = 0) -> dict[str, Any] | None:
+    """The stored result of a named experiment, or None if it has not been produced for the
+    current configuration (tables use this to show which runs are still missing)."""
+    try:
+        return load_or_run_experiment(name, seed=seed, run=False)
+    except FileNotFoundError:
+        return None
+
+
+def run_command(name: str, *, seed: int = 0) -> str:
+    """The shell command that produces a named experiment's result."""
+    from companion.experiments.configs import get_config
+
+    get_config(name)  # unknown names raise
+    return f"python -m companion.experiments run {name} --seed {seed}"
 
 
 def load_trained(name: str, *, seed: int = 0, run: bool = False,
