@@ -17,46 +17,31 @@ Chapter: MAML. References: :cite:t:`finn2017model`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad
 
+from companion._checks import check_non_negative_int
+from companion.meta.inner import AdamMoments, InnerAdam, InnerOptimizer, InnerSGD, minibatch_rows
+
 __all__ = ["AdamMoments", "Params", "check_params", "inner_adapt", "named_params",
-           "predict_queries"]
+           "param_key", "predict_queries"]
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
-@dataclass
-class AdamMoments:
-    """The state of the functional Adam of :func:`inner_adapt`, carried from call to call.
-
-    Reptile's reference implementation keeps its inner Adam's statistics across tasks (only
-    the weights are reset to the meta-parameters): pass the same object to every call and
-    :func:`inner_adapt` continues from it and leaves the new state in it. ``m`` and ``v`` are
-    the first and second moments, ``t`` the number of steps taken so far.
-    """
-
-    m: Params
-    v: Params
-    t: int = 0
-
-    @staticmethod
-    def zeros_like(params: Mapping[str, Tensor]) -> AdamMoments:
-        return AdamMoments({k: torch.zeros_like(p) for k, p in params.items()},
-                           {k: torch.zeros_like(p) for k, p in params.items()})
-
-    def copy(self) -> AdamMoments:
-        return AdamMoments(dict(self.m), dict(self.v), self.t)
-
-
 def named_params(model: nn.Module) -> Params:
     """The model's parameters as a ``{name: tensor}`` dict (the tensors themselves, not copies)."""
     return dict(model.named_parameters())
+
+
+def param_key(name: str) -> str:
+    """A parameter name usable as a ``ParameterDict`` key or buffer name (no dots)."""
+    return name.replace(".", "__")
 
 
 def check_params(model: nn.Module, params: Mapping[str, Tensor]) -> None:
@@ -80,10 +65,10 @@ def inner_adapt(
     *,
     loss_fn: LossFn,
     steps: int,
-    lr: float | Mapping[str, Tensor],
+    lr: float | Mapping[str, Tensor] | None = None,
     adapt: Sequence[str] | None = None,
     first_order: bool = False,
-    optimizer: str = "sgd",
+    optimizer: str | InnerOptimizer = "sgd",
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
     adam_betas: tuple[float, float] = (0.0, 0.999),
@@ -93,22 +78,25 @@ def inner_adapt(
     """Take ``steps`` gradient steps on the support loss, functionally.
 
     ``theta_{t+1} = theta_t - lr * grad L_support(theta_t)`` (SGD, the default) for the
-    parameters named in ``adapt``; the others stay at their meta-values.
+    parameters named in ``adapt`` whose module parameter has ``requires_grad=True``; the
+    others (frozen layers included) stay at their meta-values.
 
     Args:
-        model: the network; only its structure is used (``functional_call``).
+        model: the network; only its structure and its parameters' ``requires_grad`` flags
+            are used (``functional_call``).
         params: the starting weights, normally the meta-parameters.
         support_x: ``[n_support, *input_shape]``.
         support_y: ``[n_support]`` labels or ``[n_support, *target_shape]`` targets.
         loss_fn: ``loss_fn(predictions, targets) -> scalar``.
         steps: number of inner steps (>= 0; 0 returns ``params``).
-        lr: inner learning rate, a float or a per-parameter dict of tensors (Meta-SGD)
-            broadcastable to each parameter.
+        lr: inner learning rate (> 0), a float or a per-parameter dict of tensors (Meta-SGD)
+            broadcastable to each parameter; not needed when ``optimizer`` is an object.
         adapt: names of the parameters to adapt (default: all); ANIL adapts only the head.
         first_order: detach the inner gradients (first-order MAML): the adapted weights still
             depend on ``params``, but only through the identity, not through the Hessian.
-        optimizer: ``"sgd"`` or ``"adam"`` (a functional Adam with ``adam_betas`` and
-            ``adam_eps``; Reptile uses it with beta1 = 0, as its paper does).
+        optimizer: ``"sgd"``, ``"adam"`` (:class:`~companion.meta.inner.InnerAdam` with
+            ``adam_betas`` and ``adam_eps``; Reptile uses beta1 = 0, as its paper does), or an
+            inner-optimiser object (:class:`~companion.meta.inner.InnerOptimizer`).
         batch_size: examples per step, drawn as consecutive slices of a random permutation of
             the support set (a new permutation each pass); None uses the whole set every step.
         generator: draws the permutations; required when ``batch_size`` is given.
@@ -122,13 +110,16 @@ def inner_adapt(
         Works per task; wrap in ``vmap`` (with ``params`` unbatched) for a batch of tasks
         (full-batch steps only).
     """
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-    if optimizer == "adam" and not first_order:
-        raise ValueError("optimizer='adam' needs first_order=True: Adam's square root has an "
-                         "infinite derivative at zero, so second-order gradients through it "
-                         "are NaN wherever a gradient entry is exactly 0")
-    names = tuple(params) if adapt is None else tuple(adapt)
+    check_non_negative_int("steps", steps)
+    if support_x.shape[0] != support_y.shape[0]:
+        raise ValueError(f"support_x has {support_x.shape[0]} examples but support_y has "
+                         f"{support_y.shape[0]}")
+    opt = _inner_optimizer(optimizer, lr, first_order, adam_betas, adam_eps)
+    if adam_state is not None and not isinstance(opt, InnerAdam):
+        raise ValueError("adam_state is only meaningful with optimizer='adam'")
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    names = tuple(n for n in (tuple(params) if adapt is None else tuple(adapt))
+                  if n not in frozen)
     fixed = {k: v for k, v in params.items() if k not in names}
 
     def support_loss(adapted: Params, x: Tensor, y: Tensor) -> Tensor:
@@ -136,66 +127,46 @@ def inner_adapt(
         return loss_fn(out, y)
 
     fast = {k: params[k] for k in names}
-    batches = _minibatches(support_x.shape[0], steps, batch_size, generator)
-    moments: tuple[Params, Params] | None = None
-    t0 = 0
     if adam_state is not None:
-        if optimizer != "adam":
-            raise ValueError("adam_state is only meaningful with optimizer='adam'")
-        moments, t0 = ({k: adam_state.m[k] for k in names},
-                       {k: adam_state.v[k] for k in names}), adam_state.t
-    for step in range(steps):
+        state: Any = AdamMoments({k: adam_state.m[k] for k in names},
+                                 {k: adam_state.v[k] for k in names}, adam_state.t)
+    else:
+        state = opt.init(fast)
+    batches = minibatch_rows(support_x.shape[0], batch_size, generator)
+    for _ in range(steps):
         rows = next(batches)
         x, y = (support_x, support_y) if rows is None else (support_x[rows], support_y[rows])
         grads = grad(support_loss)(fast, x, y)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
-        if optimizer == "sgd":
-            fast = {k: fast[k] - _lr(lr, k) * grads[k] for k in names}
-        else:
-            fast, moments = _adam_step(fast, grads, moments, t0 + step + 1, lr, adam_betas,
-                                       adam_eps)
-    if adam_state is not None and moments is not None:
-        adam_state.m.update(moments[0])
-        adam_state.v.update(moments[1])
-        adam_state.t = t0 + steps
+        fast, state = opt.step(fast, grads, state)
+    if adam_state is not None and steps:
+        adam_state.m.update(state.m)
+        adam_state.v.update(state.v)
+        adam_state.t = state.t
     return {**fixed, **fast}
 
 
-def _minibatches(n: int, steps: int, batch_size: int | None,
-                 generator: torch.Generator | None) -> Iterator[Tensor | None]:
-    """Row indices for each step: slices of random permutations, or None for full batches."""
-    if batch_size is None:
-        while True:
-            yield None
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
-    if generator is None:
-        raise ValueError("batch_size needs generator= to draw the minibatches")
-    size = min(batch_size, n)
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n - size + 1, size):
-            yield order[start:start + size]
-
-
-def _adam_step(fast: Params, grads: Params, moments: tuple[Params, Params] | None, t: int,
-               lr: float | Mapping[str, Tensor], betas: tuple[float, float],
-               eps: float) -> tuple[Params, tuple[Params, Params]]:
-    """One functional Adam step (bias-corrected moments)."""
-    b1, b2 = betas
-    m_prev, v_prev = moments if moments is not None else (
-        {k: torch.zeros_like(g) for k, g in grads.items()},
-        {k: torch.zeros_like(g) for k, g in grads.items()})
-    m = {k: b1 * m_prev[k] + (1 - b1) * g for k, g in grads.items()}
-    v = {k: b2 * v_prev[k] + (1 - b2) * g * g for k, g in grads.items()}
-    new = {k: fast[k] - _lr(lr, k) * (m[k] / (1 - b1**t))
-           / ((v[k] / (1 - b2**t)).sqrt() + eps) for k in fast}
-    return new, (m, v)
-
-
-def _lr(lr: float | Mapping[str, Tensor], name: str) -> float | Tensor:
-    return lr[name] if isinstance(lr, Mapping) else lr
+def _inner_optimizer(optimizer: str | InnerOptimizer, lr: float | Mapping[str, Tensor] | None,
+                     first_order: bool, betas: tuple[float, float], eps: float
+                     ) -> InnerOptimizer:
+    if not isinstance(optimizer, str):
+        if not (callable(getattr(optimizer, "init", None))
+                and callable(getattr(optimizer, "step", None))):
+            raise ValueError(f"optimizer must be 'sgd', 'adam' or an inner optimiser with init() "
+                             f"and step(), got {optimizer!r}")
+        opt = optimizer
+    elif optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    elif lr is None:
+        raise ValueError("lr is required with optimizer='sgd' or 'adam'")
+    else:
+        opt = InnerSGD(lr) if optimizer == "sgd" else InnerAdam(lr, betas, eps)
+    if isinstance(opt, InnerAdam) and not first_order:
+        raise ValueError("optimizer='adam' needs first_order=True: Adam's square root has an "
+                         "infinite derivative at zero, so second-order gradients through it "
+                         "are NaN wherever a gradient entry is exactly 0")
+    return opt
 
 
 def check_running_stats(model: nn.Module, who: str) -> None:

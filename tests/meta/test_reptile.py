@@ -197,14 +197,14 @@ def test_functional_adam_matches_torch_optim_adam(betas):
 
 
 def test_minibatches_cycle_through_permutations():
-    from companion.meta.functional import _minibatches
+    from companion.meta.inner import minibatch_rows
 
-    stream = _minibatches(10, 5, 4, torch.Generator().manual_seed(0))
+    stream = minibatch_rows(10, 4, torch.Generator().manual_seed(0))
     twin = torch.Generator().manual_seed(0)
     first, second = torch.randperm(10, generator=twin), torch.randperm(10, generator=twin)
     assert torch.equal(next(stream), first[:4]) and torch.equal(next(stream), first[4:8])
     assert torch.equal(next(stream), second[:4])  # 2 rows left over: a new permutation
-    assert next(_minibatches(10, 1, None, None)) is None  # full batches
+    assert next(minibatch_rows(10, None, None)) is None  # full batches
 
 
 def test_outer_learning_rate_is_annealed_linearly():
