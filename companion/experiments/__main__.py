@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --iterations must be >= 1", file=sys.stderr)
             return 2
         cfg = cfg.with_iterations(args.iterations)
+    old = Path("runs") / run_dir(cfg, args.seed, "runs").name
+    if args.runs is None and old.is_dir() and not run_dir(cfg, args.seed).exists():
+        print(f"note: a checkpoint from before checkpoints moved to the user cache is in "
+              f"{old}; add `--runs runs` to resume it", file=sys.stderr)
     try:
         result = run_experiment(cfg, seed=args.seed, device=args.device,
                                 results_dir=args.results, runs_dir=args.runs,

@@ -83,10 +83,14 @@ class ExperimentConfig:
     checkpoint_every: int = 50
 
     def __post_init__(self) -> None:
+        if not self.METHODS:
+            raise ValueError(f"{type(self).__name__} is the shared base: build a family's "
+                             "configuration (e.g. MAMLExperiment) or use "
+                             "ExperimentConfig.from_dict({'method': ..., ...})")
         for f in fields(self):  # lists (as JSON gives them) become the declared tuples
             if isinstance(getattr(self, f.name), list):
                 object.__setattr__(self, f.name, _tuples(getattr(self, f.name)))
-        if self.METHODS and self.method not in self.METHODS:
+        if self.method not in self.METHODS:
             raise ValueError(f"method must be one of {self.METHODS} for "
                              f"{type(self).__name__}, got {self.method!r}")
         if self.dataset not in self.DATASETS:

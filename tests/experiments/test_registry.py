@@ -174,3 +174,8 @@ def test_the_runner_dispatches_on_no_concrete_class():
     source = (Path(sys.modules["companion.experiments.runner"].__file__ or "")).read_text()
     assert "isinstance(learner" not in source and "companion.meta" not in source
     assert "cfg.method ==" not in source and "cfg.method in" not in source
+
+
+def test_the_base_class_is_not_a_configuration():
+    with pytest.raises(ValueError, match="shared base"):
+        ExperimentConfig(name="x", method="maml")

@@ -160,3 +160,18 @@ def test_ctrl_c_exits_130_and_the_run_resumes_bit_identically(tmp_path, monkeypa
     a = torch.load(tmp_path / "r" / "tiny-sigint-seed0.pt")["state_dict"]
     b = torch.load(tmp_path / "r2" / "tiny-sigint-seed0.pt")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_points_to_a_checkpoint_left_in_the_old_runs_folder(tmp_path, monkeypatch, capsys):
+    import companion.experiments.__main__ as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "run_experiment", lambda cfg, **kw: calls.append(kw) or {})
+    monkeypatch.setenv("COMPANION_RUNS_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "maml-sinusoid-it5-seed0").mkdir(parents=True)
+    assert main(["run", "maml-sinusoid", "--iterations", "5", "--results", "r"]) == 0
+    assert "add `--runs runs` to resume it" in capsys.readouterr().err
+    assert calls[0]["runs_dir"] is None  # the default folder: the cache
+    assert main(["run", "maml-sinusoid", "--iterations", "5", "--runs", "runs"]) == 0
+    assert "--runs runs" not in capsys.readouterr().err and calls[1]["runs_dir"] == "runs"
