@@ -106,7 +106,11 @@ def test_cli_list_run_and_show(tmp_path, capsys):
     assert "maml-omniglot-5w1s" in capsys.readouterr().out
     args = ["run", "maml-sinusoid", "--iterations", "3", "--results", str(tmp_path / "r"),
             "--runs", str(tmp_path / "c"), "--quiet", "--threads", "1", "--device", "cpu"]
-    assert main(args) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)  # leave no global state behind
     path = tmp_path / "r" / "maml-sinusoid-it3-seed0.json"
     assert path.is_file()
     assert main(["show", str(path)]) == 0

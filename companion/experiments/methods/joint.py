@@ -42,6 +42,7 @@ class JointExperiment(AdamTrained):
 
 
 def build(cfg: JointExperiment, seed: int) -> nn.Module:
+    """One MLP 1-40-40-1 fitted to the pooled points of all tasks."""
     return JointTraining(MLP(1, (40, 40), 1), task="regression")
 
 

@@ -44,6 +44,8 @@ class MAMLExperiment(AdamTrained):
 
 
 def build(cfg: MAMLExperiment, seed: int) -> nn.Module:
+    """MAML (or its variant) around an MLP 1-40-40-1 (sinusoids) or a Conv-4 with an
+    ``n_way`` head and batch statistics (Omniglot)."""
     model: nn.Module
     if cfg.dataset == "sinusoid":
         model, task = MLP(1, (40, 40), 1), "regression"
@@ -57,6 +59,7 @@ def build(cfg: MAMLExperiment, seed: int) -> nn.Module:
 
 def evaluate(cfg: MAMLExperiment, learner: nn.Module, data: dict[str, Any], *, progress: bool,
              device: torch.device) -> dict[str, Any]:
+    """Regression curves (sinusoids) or accuracy with and without transduction (Omniglot)."""
     if cfg.dataset == "sinusoid":  # MAML adapts with its own inner rate
         maml = cast(MAML, learner)
         return evaluate_regression(cfg, data["tasks"], device, lambda k: (maml, cfg.inner_lr))

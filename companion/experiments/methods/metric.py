@@ -47,6 +47,7 @@ class MetricExperiment(AdamTrained):
 
 
 def build(cfg: MetricExperiment, seed: int) -> nn.Module:
+    """The metric network on a Conv-4 with BatchNorm running statistics."""
     if cfg.method == "protonet":
         return PrototypicalNetwork(Conv4(norm="batch"))
     if cfg.method == "relation":

@@ -45,6 +45,7 @@ class ReptileExperiment(ExperimentConfig):
                              f"{self.test_n_way} and {self.n_way}")
 
     def reptile_config(self) -> ReptileConfig:
+        """The algorithm's own configuration (its loss follows the data set)."""
         return ReptileConfig(
             inner_lr=self.inner_lr, inner_steps=self.inner_steps,
             inner_batch_size=self.inner_batch_size, inner_optimizer=self.inner_optimizer,
@@ -55,6 +56,8 @@ class ReptileExperiment(ExperimentConfig):
 
 
 def build(cfg: ReptileExperiment, seed: int) -> nn.Module:
+    """Reptile around an MLP 1-40-40-1 (sinusoids) or a Conv-4 with an ``n_way`` head;
+    ``seed`` drives its inner minibatches."""
     model = (MLP(1, (40, 40), 1) if cfg.dataset == "sinusoid"
              else Conv4(n_classes=cfg.n_way, norm="batch_stats"))
     return Reptile(model, cfg.reptile_config(), seed=seed)
@@ -62,6 +65,7 @@ def build(cfg: ReptileExperiment, seed: int) -> nn.Module:
 
 def evaluate(cfg: ReptileExperiment, learner: nn.Module, data: dict[str, Any], *,
              progress: bool, device: torch.device) -> dict[str, Any]:
+    """Regression curves (sinusoids) or accuracy with and without transduction (Omniglot)."""
     if cfg.dataset == "sinusoid":  # plain SGD steps of its inner step size
         model = cast(Reptile, learner).model
         adapter = MAML(model, task="regression", inner_lr=cfg.inner_lr)
