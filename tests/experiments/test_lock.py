@@ -90,3 +90,46 @@ def test_a_released_lock_that_another_process_took_is_not_removed(tmp_path):
     with run_lock(tmp_path):
         (tmp_path / "lock").write_text(f"12345 not-{HOST}\n")  # broken and retaken meanwhile
     assert (tmp_path / "lock").read_text() == f"12345 not-{HOST}\n"
+
+
+RACER = """
+import os, sys, time
+from pathlib import Path
+from companion.experiments.lock import LockHeldError, run_lock
+folder, log = Path(sys.argv[1]), Path(sys.argv[2])
+(log.parent / f"ready-{os.getpid()}").write_text("")
+while not (log.parent / "go").exists():
+    time.sleep(0.01)
+try:
+    with run_lock(folder):
+        with open(log, "a") as f:
+            f.write(f"in {os.getpid()}\\n")
+        time.sleep(0.5)
+        with open(log, "a") as f:
+            f.write(f"out {os.getpid()}\\n")
+except LockHeldError:
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_processes_racing_for_a_stale_lock_never_hold_it_together(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "lock").write_text(f"{_dead_pid()} {HOST}\n")
+    log = tmp_path / "out" / "log.txt"
+    log.parent.mkdir()
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(log)],
+                               cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+              for _ in range(4)]
+    deadline = time.monotonic() + 120
+    while len(list(log.parent.glob("ready-*"))) < len(racers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (log.parent / "go").write_text("")  # all imported: now they race
+    for racer in racers:
+        assert racer.wait(timeout=120) == 0
+    lines = log.read_text().split("\n")[:-1]
+    assert lines and len(lines) % 2 == 0
+    for enter, leave in zip(lines[::2], lines[1::2], strict=True):  # never two inside at once
+        assert enter.startswith("in ") and leave == "out " + enter[3:]
