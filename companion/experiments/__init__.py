@@ -1,8 +1,22 @@
 """Named, resumable experiments whose result files the chapters load (``python -m
-companion.experiments --help``)."""
+companion.experiments --help``).
 
-from companion.experiments.configs import CONFIGS, ExperimentConfig, get_config
+A method family registers its configuration class, builder and evaluator in its own file
+under ``methods/`` (see :mod:`companion.experiments.registry`).
+"""
+
+from companion.experiments.configs import (
+    CONFIGS,
+    ExperimentConfig,
+    JointExperiment,
+    MAMLExperiment,
+    MetricExperiment,
+    ReptileExperiment,
+    get_config,
+)
+from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.runner import (
+    UnreadableResultError,
     build_learner,
     load_or_run_experiment,
     load_trained,
@@ -11,20 +25,29 @@ from companion.experiments.runner import (
     run_command,
     run_experiment,
     run_id,
+    runs_dir,
     stored_result,
 )
 
 __all__ = [
     "CONFIGS",
     "ExperimentConfig",
+    "JointExperiment",
+    "MAMLExperiment",
+    "MetricExperiment",
+    "ReptileExperiment",
+    "UnreadableResultError",
     "build_learner",
     "get_config",
     "load_or_run_experiment",
     "load_trained",
+    "register_experiments",
+    "register_method",
     "result_path",
     "results_dir",
     "run_command",
     "run_experiment",
     "run_id",
+    "runs_dir",
     "stored_result",
 ]

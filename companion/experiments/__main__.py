@@ -4,7 +4,9 @@
     python -m companion.experiments run maml-omniglot-5w1s --seed 0 --device cuda
     python -m companion.experiments show results/maml-omniglot-5w1s-seed0.json
 
-An interrupted ``run`` resumes from its checkpoint when started again with the same options.
+An interrupted ``run`` (Ctrl-C: exit status 130) resumes from its checkpoint when started
+again with the same options. Checkpoints go to ``--runs``, default ``$COMPANION_RUNS_DIR``,
+else ``~/.cache/companion/runs`` (``$XDG_CACHE_HOME`` honoured).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 from companion.experiments.configs import CONFIGS, get_config
-from companion.experiments.runner import result_path, run_experiment
-from companion.utils import read_record
+from companion.experiments.runner import result_path, run_dir, run_experiment
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,10 +43,12 @@ def _parser() -> argparse.ArgumentParser:
                           "records the value used)")
     run.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     run.add_argument("--results", default="results", help="folder for result files")
-    run.add_argument("--runs", default="runs", help="folder for checkpoints")
+    run.add_argument("--runs", default=None,
+                     help="folder for checkpoints (default: $COMPANION_RUNS_DIR, else "
+                          "~/.cache/companion/runs)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     show = sub.add_parser("show", help="print a result file's test numbers and provenance")
-    show.add_argument("path")
+    show.add_argument("path", help="a result file, results/<name>-seed<k>.json")
     return parser
 
 
@@ -50,31 +57,67 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for name, cfg in sorted(CONFIGS.items()):
             fields = {k: v for k, v in asdict(cfg).items() if k != "name"}
-            print(f"{name}\n    {fields}")
+            print(f"{name}  ({type(cfg).__name__})\n    {fields}")
         return 0
     if args.command == "show":
-        record = read_record(args.path)
-        result = record["result"]
-        summary = {k: result[k] for k in ("test", "mse_vs_steps", "protocol", "iterations",
-                                           "train_seconds", "device", "command")
-                   if k in result}
-        print(json.dumps({**summary, "git_revision": record["git_revision"],
-                          "created": record["created"]}, indent=1))
-        return 0
+        return _show(Path(args.path))
     cfg = get_config(args.name)
     if args.iterations is not None:
         if args.iterations < 1:
             print("error: --iterations must be >= 1", file=sys.stderr)
             return 2
         cfg = cfg.with_iterations(args.iterations)
-    result = run_experiment(cfg, seed=args.seed, device=args.device, results_dir=args.results,
-                            runs_dir=args.runs, threads=args.threads, progress=not args.quiet)
+    old = Path("runs") / run_dir(cfg, args.seed, "runs").name
+    if args.runs is None and old.is_dir() and not run_dir(cfg, args.seed).exists():
+        print(f"note: a checkpoint from before checkpoints moved to the user cache is in "
+              f"{old}; add `--runs runs` to resume it", file=sys.stderr)
+    try:
+        result = run_experiment(cfg, seed=args.seed, device=args.device,
+                                results_dir=args.results, runs_dir=args.runs,
+                                threads=args.threads, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last checkpoint in {run_dir(cfg, args.seed, args.runs)} "
+              "resumes when the same command is started again", file=sys.stderr)
+        return INTERRUPTED
     print(f"wrote {result_path(cfg, args.seed, args.results)}")
     if "test" in result:
         t = result["test"]
         print(f"{cfg.name}: {100 * t['mean']:.2f} ± {100 * t['ci95']:.2f}% "
               f"({t['n_episodes']} episodes) on {result['device']}")
     return 0
+
+
+def _show(path: Path) -> int:
+    """Print a result file's summary; exit status 2 with a message for anything else."""
+    record = _read_shown(path)
+    if isinstance(record, str):
+        print(f"error: {record}", file=sys.stderr)
+        return 2
+    result = record["result"]
+    summary = {k: result[k] for k in ("test", "mse_vs_steps", "protocol", "iterations",
+                                       "train_seconds", "device", "command")
+               if k in result}
+    print(json.dumps({**summary, "git_revision": record.get("git_revision"),
+                      "created": record.get("created")}, indent=1))
+    return 0
+
+
+def _read_shown(path: Path) -> dict[str, Any] | str:
+    """The record at ``path``, or what is wrong with it."""
+    if path.suffix == ".pt":
+        return (f"{path} holds trained weights, not a result; `show` reads the result file "
+                f"beside it: {path.with_suffix('.json')}")
+    if path.suffix != ".json":
+        return f"{path} is not a result file; `show` reads results/<name>-seed<k>.json"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"cannot read {path} ({err}); write it anew with the run command that made it"
+    if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
+        return f"{path} is not a result file written by `python -m companion.experiments run`"
+    return record
 
 
 if __name__ == "__main__":

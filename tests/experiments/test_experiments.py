@@ -8,19 +8,27 @@ from dataclasses import replace
 import pytest
 import torch
 
-from companion.experiments import CONFIGS, ExperimentConfig, get_config, run_experiment
+from companion.experiments import (
+    CONFIGS,
+    JointExperiment,
+    MAMLExperiment,
+    MetricExperiment,
+    get_config,
+    run_experiment,
+)
 from companion.experiments.__main__ import main
-from companion.experiments.runner import JOINT_LR_GRID, run_id
+from companion.experiments.methods.joint import JOINT_LR_GRID
+from companion.experiments.runner import run_id
 from companion.meta.maml import MAML
 from companion.utils import read_record
 
-TINY = ExperimentConfig(name="tiny-maml", method="maml", n_way=3, test_n_way=3,
-                        meta_batch_size=2, iterations=4, val_every=2, val_episodes=2,
-                        test_episodes=3, test_n_query=2, checkpoint_every=2)
-SINE = ExperimentConfig(name="tiny-sine", method="joint", dataset="sinusoid", n_shot=5,
-                        n_query=5, test_shots=(5,), meta_batch_size=4, iterations=5,
-                        val_every=0, test_episodes=4, eval_inner_steps=2, n_way=1,
-                        test_n_way=1, checkpoint_every=5)
+TINY = MAMLExperiment(name="tiny-maml", method="maml", n_way=3, test_n_way=3,
+                      meta_batch_size=2, iterations=4, val_every=2, val_episodes=2,
+                      test_episodes=3, test_n_query=2, checkpoint_every=2)
+SINE = JointExperiment(name="tiny-sine", method="joint", dataset="sinusoid", n_shot=5,
+                       n_query=5, test_shots=(5,), meta_batch_size=4, iterations=5,
+                       val_every=0, test_episodes=4, eval_inner_steps=2, n_way=1,
+                       test_n_way=1, checkpoint_every=5)
 
 
 def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
@@ -74,10 +82,15 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
     run_experiment(SINE, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", progress=False,
                    device="cpu")
     changed = replace(SINE, outer_lr=0.01)
-    (tmp_path / "c" / run_id(SINE, 0)).rename(tmp_path / "c" / run_id(changed, 0))
-    with pytest.raises(ValueError, match="different configuration"):
+    folder = tmp_path / "c" / run_id(changed, 0)
+    (tmp_path / "c" / run_id(SINE, 0)).rename(folder)
+    with pytest.raises(ValueError, match="different configuration") as err:
         run_experiment(changed, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
                        progress=False, device="cpu")
+    message = str(err.value)
+    assert "differing in outer_lr" in message and f"rm -r {folder}" in message
+    assert "nothing was changed" in message
+    assert (folder / "checkpoint.pt").is_file() and (folder / "config.json").is_file()
 
 
 def test_joint_baseline_gets_a_tuned_fine_tuning_rate(tmp_path):
@@ -93,7 +106,11 @@ def test_cli_list_run_and_show(tmp_path, capsys):
     assert "maml-omniglot-5w1s" in capsys.readouterr().out
     args = ["run", "maml-sinusoid", "--iterations", "3", "--results", str(tmp_path / "r"),
             "--runs", str(tmp_path / "c"), "--quiet", "--threads", "1", "--device", "cpu"]
-    assert main(args) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)  # leave no global state behind
     path = tmp_path / "r" / "maml-sinusoid-it3-seed0.json"
     assert path.is_file()
     assert main(["show", str(path)]) == 0
@@ -110,17 +127,33 @@ def test_cli_help_documents_the_command(capsys):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"method": "sgd"}, "method"), ({"dataset": "cifar"}, "dataset"),
+    ({"method": "sgd"}, "method must be one of"), ({"dataset": "cifar"}, "dataset"),
     ({"iterations": 0}, "iterations"), ({"outer_lr": 0.0}, "outer_lr"),
     ({"test_episodes": 1}, "test_episodes"), ({"val_episodes": 1}, "val_episodes"),
     ({"val_every": -1}, "val_every"), ({"lr_halve_every": -2}, "lr_halve_every"),
-    ({"method": "joint"}, "sinusoid regression only"),
+    ({"inner_lr": -1.0}, "inner_lr"), ({"n_way": True}, "n_way"),
+    ({"test_n_way": 20}, "test_n_way must equal n_way"),
     ({"dataset": "sinusoid"}, "test_shots"),
-    ({"dataset": "sinusoid", "method": "protonet", "test_shots": (5,)}, "cannot regress"),
+    ({"dataset": "sinusoid", "test_shots": (5,)}, "n_way and test_n_way must be 1"),
+    ({"dataset": "sinusoid", "test_shots": (5,), "n_way": 1, "test_n_way": 1},
+     "val_every must be 0"),
+    ({"test_shots": (5,)}, "sinusoid experiments only"),
 ])
-def test_bad_configurations(kwargs, message):
+def test_bad_maml_configurations(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        ExperimentConfig(**{"name": "x", "method": "maml", **kwargs})
+        MAMLExperiment(**{"name": "x", "method": "maml", **kwargs})
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "message"), [
+    (JointExperiment, {"method": "joint"}, "dataset must be one of .'sinusoid',."),
+    (MetricExperiment, {"method": "protonet", "dataset": "sinusoid", "test_shots": (5,),
+                        "n_way": 1, "test_n_way": 1, "val_every": 0}, "dataset must be one"),
+    (MetricExperiment, {"method": "maml"}, "method must be one of"),
+    (MetricExperiment, {"method": "protonet", "extra_tests": ((20,),)}, "pairs"),
+])
+def test_bad_configurations_of_other_families(cls, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cls(**{"name": "x", **kwargs})
 
 
 def test_unknown_names_and_bad_threads(tmp_path):
@@ -141,7 +174,7 @@ def test_keys_survive_new_fields_with_defaults():
 
 
 def test_metric_method_run_tests_extra_settings_and_halves_the_rate(mirror, tmp_path):
-    cfg = ExperimentConfig(name="tiny-proto", method="protonet", n_way=4, n_shot=1, n_query=2,
+    cfg = MetricExperiment(name="tiny-proto", method="protonet", n_way=4, n_shot=1, n_query=2,
                            test_n_way=3, test_n_shot=1, test_n_query=2, extra_tests=((6, 1),),
                            meta_batch_size=1, iterations=4, lr_halve_every=2, val_every=0,
                            test_episodes=3, checkpoint_every=2)
@@ -153,23 +186,6 @@ def test_metric_method_run_tests_extra_settings_and_halves_the_rate(mirror, tmp_
     state = torch.load(tmp_path / "c" / "tiny-proto-it4-seed0" / "checkpoint.pt",
                        weights_only=False)
     assert state["scheduler"]["_last_lr"] == [0.00025]  # 1e-3 halved twice in 4 steps
-
-
-def test_the_run_lock(tmp_path):
-    import os
-
-    from companion.experiments.runner import _lock
-
-    run_dir = tmp_path / "run"
-    with _lock(run_dir):
-        assert (run_dir / "lock").read_text().strip() == str(os.getpid())
-        with pytest.raises(RuntimeError, match="being trained by process"), _lock(run_dir):
-            pass
-    assert not (run_dir / "lock").exists()
-    for stale in ("", "garbage", "0", "999999999"):  # empty, unreadable, pid 0, dead
-        (run_dir / "lock").write_text(stale)
-        with _lock(run_dir):
-            pass
 
 
 def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
