@@ -57,8 +57,8 @@ def check_task_losses(losses: object, *, tasks: tuple[str, ...] | None = None,
             raise ValueError(f"{name}[{t!r}] must be a scalar tensor, got "
                              f"{getattr(loss, 'shape', type(loss).__name__)}")
         if not bool(torch.isfinite(loss.detach())):
-            raise ValueError(f"{name}[{t!r}] is not finite ({loss.detach().item()}); the step is refused "
-                             "rather than spreading NaN/inf into the weights")
+            raise ValueError(f"{name}[{t!r}] is not finite ({loss.detach().item()}); the "
+                             "step is refused rather than spreading NaN/inf into the weights")
         out[t] = loss
     return out
 

@@ -65,6 +65,9 @@ class GradNorm(nn.Module):
         stacked = torch.stack(list(checked.values()))  # [T]
         initial = self.get_buffer("initial_losses")
         if bool(torch.isnan(initial).any()):
+            if bool((stacked.detach() <= 0).any()):
+                raise ValueError(f"losses: GradNorm divides by the first losses L_i(0), which "
+                                 f"must be positive, got {stacked.detach().tolist()}")
             initial.copy_(stacked.detach().to(initial))
         norms = torch.stack([
             torch.sqrt(sum((g.pow(2).sum() for g in torch.autograd.grad(

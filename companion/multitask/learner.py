@@ -229,6 +229,16 @@ class GradientMultiTaskLearner(MultiTaskLearner):
                                  "representation, e.g. HardSharing)")
             self._shared()
 
+    def get_extra_state(self) -> dict[str, Tensor]:
+        """PCGrad's generator state, so that a resumed run draws the same task orders."""
+        if isinstance(self.gradient_method, PCGrad):
+            return {"pcgrad_generator": self.gradient_method.generator.get_state()}
+        return {}
+
+    def set_extra_state(self, state: dict[str, Tensor]) -> None:
+        if isinstance(self.gradient_method, PCGrad) and "pcgrad_generator" in state:
+            self.gradient_method.generator.set_state(state["pcgrad_generator"])
+
     def model_parameters(self) -> list[nn.Parameter]:
         """Every parameter except GradNorm's weights (give these to the model optimiser)."""
         skip = {id(p) for p in self.gradnorm.parameters()} if hasattr(self, "gradnorm") else set()

@@ -121,11 +121,11 @@ def test_mismatched_heads_and_bad_task_names():
                            {"a": nn.Linear(4, 1), "b": nn.Linear(4, 1)})
     with pytest.raises(ValueError, match="heads must name at least one task"):
         HardSharing(nn.Linear(2, 2), {})
-    with pytest.raises(ValueError, match="without '.'"):
+    with pytest.raises(ValueError, match=r"without '\.'"):
         HardSharing(nn.Linear(2, 2), {"a.b": nn.Linear(2, 1)})
     with pytest.raises(ValueError, match="clashes"):
         HardSharing(nn.Linear(2, 2), {"train": nn.Linear(2, 1)})
-    with pytest.raises(ValueError, match="nn.Module"):
+    with pytest.raises(ValueError, match=r"nn\.Module"):
         HardSharing(nn.Linear(2, 2), {"a": lambda z: z})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="unknown task"):
         HardSharing(nn.Linear(2, 2), {"a": nn.Linear(2, 1)})(randn(1, 2), ["b"])

@@ -1,4 +1,4 @@
-"""MGDA's min-norm solver: two-task closed form, Frank-Wolfe against a grid and the KKT conditions."""
+"""MGDA min-norm: two-task closed form; Frank-Wolfe against a grid and the KKT conditions."""
 
 from __future__ import annotations
 

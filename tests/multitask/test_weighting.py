@@ -1,4 +1,4 @@
-"""Loss weighting: equal weights, uncertainty weighting's optimum, DWA's formula, GradNorm's step."""
+"""Loss weighting: equal weights, uncertainty optimum, DWA formula, GradNorm step."""
 
 from __future__ import annotations
 
@@ -176,3 +176,9 @@ def test_bad_constructor_arguments():
         gradnorm.backward({"a": w.sum()}, [w])
     with pytest.raises(ValueError, match="layer"):
         gradnorm.backward({"a": w.sum(), "b": w.sum()}, [])
+
+
+def test_gradnorm_refuses_a_zero_first_loss():
+    model = _TwoLosses()
+    with pytest.raises(ValueError, match="L_i\\(0\\)"):
+        GradNorm(["a", "b"]).backward({"a": 0 * model.w[0], "b": model.w[1]}, [model.w])
