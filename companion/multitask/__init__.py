@@ -21,6 +21,8 @@ from companion.multitask.coupled import L2CoupledTowers
 from companion.multitask.cross_stitch import CrossStitchNetwork, CrossStitchUnit
 from companion.multitask.dwa import DynamicWeightAverage
 from companion.multitask.equal import EqualWeighting
+from companion.multitask.factory import multitask_learner
+from companion.multitask.gradient_learner import GradientMultiTaskLearner
 from companion.multitask.gradients import (
     Gradients,
     TaskGradients,
@@ -32,11 +34,7 @@ from companion.multitask.gradients import (
 )
 from companion.multitask.gradnorm import GradNorm
 from companion.multitask.hard_sharing import HardSharing
-from companion.multitask.learner import (
-    GradientMultiTaskLearner,
-    MultiTaskLearner,
-    multitask_learner,
-)
+from companion.multitask.learner import MultiTaskLearner
 from companion.multitask.method import CombinedGradient, GradientMethod, LossWeighting
 from companion.multitask.mgda import MGDA
 from companion.multitask.min_norm import min_norm_two, min_norm_weights
