@@ -5,7 +5,7 @@
 with ``M`` the Gram matrix ``M[i, j] = <g_i, g_j>``. Two tasks have a closed form: the weight
 of the first gradient is
 
-    gamma = clip( (M22 - M12) / (M11 + M22 - 2 M12), 0, 1 ),
+    gamma = clip( (M22 - M12) / (M11 + M22 - 2 M12), 0, 1 ).
 
 For more tasks, Frank-Wolfe (Sener & Koltun, Algorithm 2): move toward the vertex ``e_k`` with
 the smallest ``(M alpha)_k`` by the exact line-search step, which is the two-task closed form
