@@ -1,4 +1,5 @@
-"""Data: episodes, the episode sampler, and the data sets (Omniglot, MNIST, sinusoids)."""
+"""Data: episodes, the episode sampler, and the data sets (Omniglot, MNIST, sinusoids), plus
+the multi-task sets (MultiMNIST, Omniglot alphabets, a synthetic regression family)."""
 
 from companion.data.dataset import ImageClassDataset
 from companion.data.download import (
@@ -12,11 +13,21 @@ from companion.data.download import (
 )
 from companion.data.episode import Episode, EpisodeBatch
 from companion.data.mnist import load_mnist
+from companion.data.multimnist import MULTIMNIST_SPLITS, MultiMNIST, load_multimnist
+from companion.data.multitask_batch import MultiTaskBatch, MultiTaskSampler
+from companion.data.multitask_regression import LinearTaskFamily, LinearTaskSampler
 from companion.data.omniglot import OMNIGLOT_SPLITS, load_omniglot
+from companion.data.omniglot_alphabets import (
+    alphabet_tasks,
+    load_omniglot_alphabets,
+    split_per_class,
+    tasks_sampler,
+)
 from companion.data.sampler import EpisodeIndices, EpisodeSampler
 from companion.data.sinusoid import Sinusoid, SinusoidSampler, SinusoidTasks
 
 __all__ = [
+    "MULTIMNIST_SPLITS",
     "OMNIGLOT_SPLITS",
     "ChecksumError",
     "CorruptDataError",
@@ -27,12 +38,22 @@ __all__ = [
     "EpisodeIndices",
     "EpisodeSampler",
     "ImageClassDataset",
+    "LinearTaskFamily",
+    "LinearTaskSampler",
+    "MultiMNIST",
+    "MultiTaskBatch",
+    "MultiTaskSampler",
     "RemoteFile",
     "Sinusoid",
     "SinusoidSampler",
     "SinusoidTasks",
+    "alphabet_tasks",
     "data_dir",
     "fetch",
     "load_mnist",
+    "load_multimnist",
     "load_omniglot",
+    "load_omniglot_alphabets",
+    "split_per_class",
+    "tasks_sampler",
 ]
