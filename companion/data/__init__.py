@@ -1,6 +1,13 @@
 """Data: episodes, the episode sampler, and the data sets (Omniglot, MNIST, sinusoids), plus
 the multi-task sets (MultiMNIST, Omniglot alphabets, a synthetic regression family)."""
 
+from companion.data.batches import (
+    BatchSampler,
+    LabelledBatch,
+    MultiTaskSource,
+    PairedSource,
+    generators_of,
+)
 from companion.data.dataset import ImageClassDataset
 from companion.data.download import (
     ChecksumError,
@@ -27,6 +34,11 @@ from companion.data.sampler import EpisodeIndices, EpisodeSampler
 from companion.data.sinusoid import Sinusoid, SinusoidSampler, SinusoidTasks
 
 __all__ = [
+    "BatchSampler",
+    "LabelledBatch",
+    "MultiTaskSource",
+    "PairedSource",
+    "generators_of",
     "MULTIMNIST_SPLITS",
     "OMNIGLOT_SPLITS",
     "ChecksumError",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -85,11 +86,14 @@ def save_checkpoint(path: Path, *, iteration: int, history: dict[str, Any],
 def _read(path: Path) -> dict[str, Any]:
     afresh = f"delete {path} (or choose another checkpoint path) to start afresh"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle may warn before it is refused
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except (EOFError, OSError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile,
             ValueError, KeyError, AttributeError) as err:
+        reason = (str(err).splitlines() or [""])[0][:120]  # not torch's advice to unpickle
         raise CheckpointError(f"checkpoint {path} is corrupt, truncated or not a checkpoint "
-                              f"({type(err).__name__}: {err}); {afresh}") from err
+                              f"({type(err).__name__}: {reason}); {afresh}") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a checkpoint of this version of the library's "
                               f"training loop; {afresh}")

@@ -25,7 +25,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["all_gather_objects", "all_reduce_gradients", "all_reduce_mean", "broadcast_module",
+__all__ = ["all_gather_objects", "all_reduce_gradients", "all_reduce_mean", "any_rank",
+           "broadcast_module",
            "init_from_env", "is_distributed", "rank", "rank_seed", "world_size"]
 
 
@@ -101,6 +102,17 @@ def all_reduce_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
         n = p.numel()
         p.grad = flat[offset:offset + n].view_as(p).clone()
         offset += n
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is set on any rank (the flag itself on one process)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
 
 
 def all_reduce_mean(value: Tensor) -> Tensor:

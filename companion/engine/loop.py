@@ -42,6 +42,7 @@ from companion.engine import checkpoint as ckpt_io
 from companion.engine.distributed import (
     all_reduce_gradients,
     all_reduce_mean,
+    any_rank,
     broadcast_module,
     world_size,
 )
@@ -268,11 +269,10 @@ def fit(
                 learner.train()
                 history.validation.append({"iteration": it + 1, **result.to_dict()})
             history.seconds = time.perf_counter() - began
-            if (it + 1) % checkpoint_every == 0 or it + 1 == iterations:
+            stop = path is not None and any_rank(interrupted.is_set())  # every rank agrees
+            if stop or (it + 1) % checkpoint_every == 0 or it + 1 == iterations:
                 save(it + 1)
-            elif interrupted.is_set():
-                save(it + 1)
-            if interrupted.is_set():
+            if stop:
                 bar.close()
                 raise KeyboardInterrupt(f"interrupted after iteration {it + 1}; the "
                                         f"checkpoint {path} resumes from there")

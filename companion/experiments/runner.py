@@ -20,7 +20,6 @@ Chapter: MAML (the results tables).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import os
 import pickle
@@ -34,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from companion.engine.distributed import init_from_env, rank, rank_seed, world_size
 from companion.experiments.configs import (
     CONFIGS,
     ExperimentConfig,
@@ -209,8 +209,17 @@ def run_dir(cfg: ExperimentConfig, seed: int,
 
 def _is_writer() -> bool:
     """Whether this process writes checkpoints and results and takes the run lock (with
-    several processes training one run, only one of them may)."""
-    return True
+    several processes training one run, only rank 0 does)."""
+    return rank() == 0
+
+
+def _tasks_per_rank(cfg: ExperimentConfig) -> int:
+    """The meta-batch share of each process; the whole meta-batch on a single process."""
+    n = world_size()
+    if cfg.meta_batch_size % n:
+        raise ValueError(f"meta_batch_size={cfg.meta_batch_size} of {cfg.name} cannot be split "
+                         f"evenly over {n} processes; use a number of processes that divides it")
+    return cfg.meta_batch_size // n
 
 
 def run_experiment(
@@ -237,23 +246,28 @@ def run_experiment(
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    dev = get_device(device)
-    seed_everything(seed)
+    dev = init_from_env(device) or get_device(device)  # torchrun: LOCAL_RANK's device
+    per_rank = _tasks_per_rank(cfg)
+    seed_everything(seed)  # the same initial weights on every rank
     learner = spec.build(cfg, seed).to(dev)
     optimizer, scheduler = spec.optimizer(cfg, learner)
     data = load_data(cfg, dev)
-    tasks, validate = training_tasks(cfg, data, learner, seed)
+    tasks, validate = training_tasks(cfg, data, learner, rank_seed(seed, rank()))
     folder = run_dir(cfg, seed, runs_dir)
     writer = _is_writer()
+    if not writer:
+        validate = None  # rank 0 validates; the others wait for it at the next step
     started = time.perf_counter()
     with run_lock(folder) if writer else contextlib.nullcontext():
         revisions = _claim_run_dir(folder, cfg.key(seed), revision) if writer else []
         history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
-                      meta_batch_size=cfg.meta_batch_size, scheduler=scheduler,
+                      meta_batch_size=per_rank, scheduler=scheduler,
                       validate=validate, validate_every=cfg.val_every if validate else 0,
                       checkpoint=folder / "checkpoint.pt",
-                      checkpoint_every=cfg.checkpoint_every, progress=progress, desc=cfg.name,
-                      **_identity(cfg, seed))
+                      checkpoint_every=cfg.checkpoint_every, progress=progress and writer,
+                      desc=cfg.name, identity=cfg.key(seed))
+        if not writer:  # rank 0 tests and writes the result
+            return {"name": cfg.name, "rank": rank(), "train_seconds": round(history.seconds, 1)}
         test = spec.evaluate(cfg, learner, data, progress=progress, device=dev)
     result = {
         "name": cfg.name,
@@ -264,6 +278,7 @@ def run_experiment(
         "seconds_per_iteration": round(history.seconds / cfg.iterations, 4),
         "device": describe_device(dev),
         "threads": torch.get_num_threads(),
+        "processes": world_size(),
         "validation": history.validation,
         "loss_curve": _downsample(history.loss),
         "command": _command(cfg, seed),
@@ -276,14 +291,6 @@ def run_experiment(
                      wall_time_s=time.perf_counter() - started, revision=revision,
                      git_revisions_of_run=revisions)
     return result
-
-
-def _identity(cfg: ExperimentConfig, seed: int) -> dict[str, Any]:
-    """``identity=`` for a ``fit`` that stores it in its checkpoint and checks it on resume
-    (older versions of ``fit`` take no such argument; the config.json stamp checks then)."""
-    if "identity" in inspect.signature(fit).parameters:
-        return {"identity": cfg.key(seed)}
-    return {}
 
 
 def _claim_run_dir(folder: Path, key: dict[str, Any], revision: str | None) -> list[str]:
