@@ -184,8 +184,8 @@ def test_metric_method_run_tests_extra_settings_and_halves_the_rate(mirror, tmp_
     assert result["extra_tests"]["6-way 1-shot"]["n_episodes"] == 3
     assert "running statistics" in result["protocol"]["test"]
     state = torch.load(tmp_path / "c" / "tiny-proto-it4-seed0" / "checkpoint.pt",
-                       weights_only=False)
-    assert state["scheduler"]["_last_lr"] == [0.00025]  # 1e-3 halved twice in 4 steps
+                       weights_only=True)
+    assert state["schedulers"][0]["_last_lr"] == [0.00025]  # 1e-3 halved twice in 4 steps
 
 
 def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
