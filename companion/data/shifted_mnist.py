@@ -11,7 +11,8 @@ seed, so no download is needed and every reader gets the same images:
 
 rescaled to ``[0, 1]`` per image, then blended with the digit as in MNIST-M. The labels are
 MNIST's. Every random number is drawn from one ``torch.Generator`` seeded with ``seed``,
-all at once, so the result does not depend on the chunk size used to compute it.
+all at once, so the result depends on the seed and the number of images (the textures of a
+subset are not those of the same images in the full set), not on the chunk size used.
 
 Chapter: Transfer learning (domain adaptation).
 Reference: :cite:t:`ganin2016domain` (MNIST-M).
