@@ -28,6 +28,7 @@ from companion.transfer.importance import (
     fit_domain_classifier,
     importance_weights,
 )
+from companion.transfer.kmm import kernel_mean_matching, project_box_slab
 from companion.transfer.l2sp import L2SP
 from companion.transfer.layers import (
     STRATEGIES,
@@ -84,6 +85,7 @@ __all__ = [
     "gaussian_kernel",
     "grad_reverse",
     "importance_weights",
+    "kernel_mean_matching",
     "layers_of",
     "layerwise_param_groups",
     "linear_probe",
@@ -91,6 +93,7 @@ __all__ = [
     "median_lengthscale",
     "mmd2_linear",
     "mmd2_unbiased",
+    "project_box_slab",
     "proxy_a_distance",
     "proxy_a_distance_from_error",
     "rkd_angle_loss",

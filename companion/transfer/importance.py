@@ -12,6 +12,7 @@ the classifier's odds corrected for the sample-size ratio (its prior odds ``n_T 
 
 Practical safeguards (estimated ratios are heavy-tailed): clip the weights at ``clip`` and
 normalise them to mean 1 over the source sample (self-normalised importance sampling).
+:func:`companion.transfer.kernel_mean_matching` estimates such weights without a classifier.
 
 Chapter: Transfer learning (instance-based transfer).
 References: :cite:t:`shimodaira2000improving`, :cite:t:`bickel2009discriminative`.
