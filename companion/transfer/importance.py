@@ -85,8 +85,8 @@ def importance_weights(log_odds: Tensor, *, n_source: int, n_target: int,
     if log_odds.ndim != 1 or log_odds.numel() == 0 or not log_odds.dtype.is_floating_point:
         raise ValueError(f"log_odds must be a non-empty 1-D float tensor, got "
                          f"{log_odds.dtype} {tuple(log_odds.shape)}")
-    if torch.isnan(log_odds).any():
-        raise ValueError("log_odds contains NaN")
+    if not torch.isfinite(log_odds).all():
+        raise ValueError("log_odds contains NaN or infinite values")
     w = torch.exp(log_odds.detach()) * (n_source / n_target)  # [n]
     if clip is not None:
         w = w.clamp_max(check_positive_float("clip", clip))

@@ -66,6 +66,7 @@ def test_weights_are_detached():
     ({"n_source": 0}, "n_source"), ({"n_target": -1}, "n_target"), ({"clip": 0.0}, "clip"),
     ({"log_odds": torch.tensor([])}, "log_odds"),
     ({"log_odds": torch.tensor([float("nan")])}, "NaN"),
+    ({"log_odds": torch.tensor([float("inf")])}, "infinite"),
     ({"log_odds": torch.tensor([1000.0])}, "clip"),
 ])
 def test_bad_weight_arguments(kwargs, message):
