@@ -177,7 +177,7 @@ class DomainAdaptation(nn.Module):
             self.steps_done.add_(1)
         metrics |= {"source_loss": source_loss.detach(), "alignment": align.detach(),
                     "source_accuracy": (logits.argmax(1) == y).float().mean(),
-                    "coefficient": torch.tensor(coefficient)}
+                    "coefficient": torch.tensor(coefficient, device=ce.device)}
         return loss, metrics
 
     def _alignment(self, z_s: Tensor, z_t: Tensor, metrics: dict[str, Tensor]) -> Tensor:
