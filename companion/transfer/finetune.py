@@ -1,8 +1,8 @@
 """Learning each episode from its support set alone, by gradient descent.
 
-:class:`SupportSetFineTuner` puts a fresh linear head on an encoder and trains it (and, if
-asked, a copy of the encoder) on the support set, then classifies the query set. With a
-randomly initialised encoder this is "deep learning from five examples"; with a pre-trained,
+:class:`SupportSetFineTuner` puts a fresh (linear or cosine) head on an encoder and trains
+it (and, if asked, a copy of the encoder) on the support set, then classifies the query set.
+With a randomly initialised encoder this is "deep learning from five examples"; with a pre-trained,
 frozen encoder it is the Baseline of Chen et al. (2019) (``head="linear"``) or their
 Baseline++ (``head="cosine"``: scores ``scale * cos(z, w_k)``); see
 :func:`companion.transfer.baseline`.
@@ -53,7 +53,7 @@ class SupportSetFineTuner(nn.Module):
         check_positive_float("lr", lr)
         if head not in ("linear", "cosine"):
             raise ValueError(f"head must be 'linear' or 'cosine', got {head!r}")
-        self.head = head
+        self.head_kind = head
         self.scale = chen_scale(1) if scale is None else check_positive_float("scale", scale)
         self.encoder = encoder
         self.embedding_dim = embedding_dim
@@ -84,7 +84,7 @@ class SupportSetFineTuner(nn.Module):
 
     def _initial_head(self, z: Tensor, labels: Tensor, n_way: int
                       ) -> tuple[Tensor, Tensor | None]:
-        if self.head == "cosine":  # start at the class means: cosine nearest-centroid
+        if self.head_kind == "cosine":  # start at the class means: cosine nearest-centroid
             one_hot = F.one_hot(labels, n_way).to(z.dtype)  # [n_s, n_way]
             means = (one_hot.T @ z) / one_hot.sum(0)[:, None]  # [n_way, d]
             return means.clone().requires_grad_(True), None
