@@ -17,6 +17,11 @@ where ``F`` is the encoder, and the alignment term depends on ``method``:
 * ``"mmd"``: ``L_align`` = multi-kernel MMD^2 (DAN, unbiased estimator).
 * ``"dann"``: ``L_align`` = the domain-adversarial loss behind a gradient reversal layer.
 
+The weight matters: in a 400-step smoke run (Adam, lr 2e-3, Conv4 with 16 channels, MNIST
+test set -> digits, batch 64) DANN reached 83% target accuracy with ``alignment_weight=0.1``
+but collapsed (52%, below source-only's 74%) with 1.0; CORAL and MMD with 1.0 reached 83%
+and 82%. These are single runs, not measurements.
+
 Warm start: with ``warmup_steps > 0``, ``lambda_t = alignment_weight * (2 / (1 + exp(-gamma
 p)) - 1)`` with ``p = min(t / warmup_steps, 1)``, the DANN schedule, for every method; the
 step count ``t`` is a buffer, so it is saved and restored with the state dict.
