@@ -1,5 +1,6 @@
-"""Data: episodes, the episode sampler, and the data sets (Omniglot, MNIST, sinusoids), plus
-the multi-task sets (MultiMNIST, Omniglot alphabets, a synthetic regression family)."""
+"""Data: episodes, the episode sampler, batch sources, and the data sets (Omniglot, MNIST,
+scikit-learn's digits, shifted MNIST, sinusoids), plus the multi-task sets (MultiMNIST,
+Omniglot alphabets, a synthetic regression family)."""
 
 from companion.data.batches import (
     BatchSampler,
@@ -9,6 +10,7 @@ from companion.data.batches import (
     generators_of,
 )
 from companion.data.dataset import ImageClassDataset
+from companion.data.digits import load_digits
 from companion.data.download import (
     ChecksumError,
     CorruptDataError,
@@ -31,6 +33,7 @@ from companion.data.omniglot_alphabets import (
     tasks_sampler,
 )
 from companion.data.sampler import EpisodeIndices, EpisodeSampler
+from companion.data.shifted_mnist import load_shifted_mnist, shift_colours
 from companion.data.sinusoid import Sinusoid, SinusoidSampler, SinusoidTasks
 
 __all__ = [
@@ -62,10 +65,13 @@ __all__ = [
     "alphabet_tasks",
     "data_dir",
     "fetch",
+    "load_digits",
     "load_mnist",
     "load_multimnist",
     "load_omniglot",
     "load_omniglot_alphabets",
     "split_per_class",
     "tasks_sampler",
+    "load_shifted_mnist",
+    "shift_colours",
 ]
