@@ -11,6 +11,11 @@ from companion.data.download import (
     fetch,
 )
 from companion.data.episode import Episode, EpisodeBatch
+from companion.data.linear_regression import (
+    LinearRegressionSampler,
+    LinearRegressionTasks,
+    least_squares_predict,
+)
 from companion.data.mnist import load_mnist
 from companion.data.omniglot import OMNIGLOT_SPLITS, load_omniglot
 from companion.data.sampler import EpisodeIndices, EpisodeSampler
@@ -27,12 +32,15 @@ __all__ = [
     "EpisodeIndices",
     "EpisodeSampler",
     "ImageClassDataset",
+    "LinearRegressionSampler",
+    "LinearRegressionTasks",
     "RemoteFile",
     "Sinusoid",
     "SinusoidSampler",
     "SinusoidTasks",
     "data_dir",
     "fetch",
+    "least_squares_predict",
     "load_mnist",
     "load_omniglot",
 ]
