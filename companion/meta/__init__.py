@@ -19,6 +19,7 @@ from companion.meta.learned_optimizer import (
     preprocess_gradients,
 )
 from companion.meta.maml import MAML, MAMLConfig, adaptation_curve
+from companion.meta.mann import MemoryAugmentedLearner, MemoryState
 from companion.meta.matching import MatchingNetwork
 from companion.meta.metric import MetricLearner, remap_labels
 from companion.meta.nearest_neighbour import NearestNeighbour
@@ -48,6 +49,8 @@ __all__ = [
     "MLPProblems",
     "MaskedSelfAttention",
     "MatchingNetwork",
+    "MemoryAugmentedLearner",
+    "MemoryState",
     "MetricLearner",
     "NearestNeighbour",
     "ProblemSampler",

@@ -8,7 +8,12 @@ import torch
 from torch import nn
 
 from companion.data import Episode, EpisodeBatch, EpisodeSampler
-from companion.meta import InContextLearner, RecurrentLearner, SequenceLearner
+from companion.meta import (
+    InContextLearner,
+    MemoryAugmentedLearner,
+    RecurrentLearner,
+    SequenceLearner,
+)
 from companion.models import Conv4
 from tests.conftest import make_dataset
 
@@ -31,6 +36,9 @@ def _learners() -> dict[str, SequenceLearner]:
                                            shift=True),
             "transformer": InContextLearner(encoder(), embedding_dim=8, max_ways=5,
                                             max_support=12, d_model=16, n_heads=2),
+            "mann": MemoryAugmentedLearner(encoder(), embedding_dim=8, max_ways=5,
+                                           max_support=12, hidden_size=16, n_slots=8,
+                                           word_size=6, shift=True),
         }
     return {k: v.double().eval() for k, v in learners.items()}
 
@@ -121,12 +129,13 @@ def test_the_transformer_reads_the_support_set_as_a_set():
                                rtol=0, atol=1e-12)
 
 
-def test_the_recurrent_learner_reads_the_support_set_in_order():
+@pytest.mark.parametrize("name", ["lstm", "mann"])
+def test_the_recurrent_learners_read_the_support_set_in_order(name):
     """An LSTM is causal: the order matters (a later support item changes the state)."""
     episode = _episode()
     perm = torch.arange(N_WAY * N_SHOT).flip(0)
     shuffled = _with(episode, support_x=episode.support_x[perm], support_y=episode.support_y[perm])
-    learner = LEARNERS["lstm"]
+    learner = LEARNERS[name]
     assert not torch.allclose(learner.predict(shuffled), learner.predict(episode))
 
 
