@@ -7,8 +7,8 @@ the queries' predictions. Every method here implements one function,
 
 * ``forward(support_x, support_y, query_x)`` for one episode, with support labels of *any*
   integer values (remapped to ``0 .. n_way-1`` in sorted order, as the metric learners do);
-* ``meta_loss(batch)`` and ``predict(episode)`` for :func:`companion.fit` and
-  :func:`companion.evaluate`;
+* ``meta_loss(batch)``, ``predict(episode)`` and ``evaluation_metrics(episode)`` for
+  :func:`companion.fit` and :func:`companion.evaluate`;
 * the checks: at most ``max_ways`` classes, at most ``max_support`` support items (the longest
   sequence the model is built and trained for), no NaN or inf inputs.
 
@@ -142,6 +142,14 @@ class SequenceLearner(nn.Module, ABC):
         loss = F.cross_entropy(logits.flatten(0, 1), batch.query_y.flatten())
         accuracy = (logits.argmax(-1) == batch.query_y).float().mean()
         return loss, {"accuracy": accuracy.detach()}
+
+    @torch.no_grad()
+    def evaluation_metrics(self, episode: Episode) -> dict[str, Tensor]:
+        """``{"accuracy": ...}`` (classification) or ``{"query_mse": ...}`` of one episode."""
+        out = self.predict(episode)
+        if self.task == "regression":
+            return {"query_mse": F.mse_loss(out, episode.query_y)}
+        return {"accuracy": (out.argmax(-1) == episode.query_y).float().mean()}
 
     @torch.no_grad()
     def predict(self, episode: Episode) -> Tensor:

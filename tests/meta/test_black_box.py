@@ -59,9 +59,12 @@ def _with(episode: Episode, **fields: torch.Tensor) -> Episode:
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_predict_on_a_sampled_episode(name):
-    scores = LEARNERS[name].predict(_episode())
+    episode = _episode()
+    scores = LEARNERS[name].predict(episode)
     assert scores.shape == (N_WAY * N_QUERY, N_WAY) and scores.dtype == torch.float64
     assert torch.isfinite(scores).all()
+    accuracy = (scores.argmax(1) == episode.query_y).sum().item() / len(scores)
+    assert LEARNERS[name].evaluation_metrics(episode)["accuracy"].item() == pytest.approx(accuracy)
 
 
 @pytest.mark.parametrize("name", LEARNERS)
