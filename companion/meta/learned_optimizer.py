@@ -194,10 +194,21 @@ class LSTMOptimizer(nn.Module):
         return result.meta_loss(), {"final_loss": result.losses[-1].mean().detach()}
 
     def training_step(self, problems: Problems,
-                      optimizer: torch.optim.Optimizer) -> tuple[Tensor, dict[str, Tensor]]:
+                      optimizer: torch.optim.Optimizer | tuple[torch.optim.Optimizer, ...]
+                      ) -> tuple[Tensor, dict[str, Tensor]]:
         """One training problem batch: ``unroll`` steps cut into truncations, one meta-update
         per truncation (truncated BPTT). Returns the mean meta-loss per truncation (detached)
-        and the final loss."""
+        and the final loss.
+
+        Args:
+            problems: a batch of training problems (e.g. ``ProblemSampler.sample_batch(n)``).
+            optimizer: the meta-optimiser of this module's parameters (or a 1-tuple of it, as
+                the training engine passes the optimisers it was given).
+        """
+        if isinstance(optimizer, tuple):
+            if len(optimizer) != 1:
+                raise ValueError(f"optimizer: one meta-optimiser expected, got {len(optimizer)}")
+            optimizer = optimizer[0]
         c = self.config
         theta, state, total, done = problems.theta0, None, 0.0, 0
         while done < c.unroll:

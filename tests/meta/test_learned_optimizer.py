@@ -164,6 +164,10 @@ def test_training_step_makes_one_meta_update_per_truncation():
     assert len(steps) == 3  # 3 + 3 + 1 steps
     assert loss.ndim == 0 and torch.isfinite(loss) and set(metrics) == {"final_loss"}
     assert any(not torch.equal(a, b) for a, b in zip(before, opt.parameters(), strict=True))
+    opt.training_step(problems, (meta,))  # the engine passes a tuple of optimisers
+    assert len(steps) == 6
+    with pytest.raises(ValueError, match="optimizer"):
+        opt.training_step(problems, (meta, meta))
 
 
 def test_sgd_baseline_is_gradient_descent_by_hand():
