@@ -198,3 +198,43 @@ def test_a_conv4_encoder_on_omniglot_sized_images():
         assert learner.predict(episode).shape == (N_WAY * 2, N_WAY)
         loss, _ = learner.meta_loss(sampler.sample_batch(2))
         assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def _cluster_batch(n_tasks: int, generator: torch.Generator, n_way: int = 3,
+                   n_query: int = 5, dim: int = 8) -> EpisodeBatch:
+    """Episodes whose classes are fresh random points in R^dim (items: point + 0.1 noise), so
+    only the support labels can tell which class a query belongs to."""
+    means = torch.randn(n_tasks, n_way, dim, generator=generator)
+    support_y = torch.randperm(n_way, generator=generator)  # 1 shot, random order
+    query_y = torch.arange(n_way).repeat(n_query)
+    support_x = means[:, support_y] + 0.1 * torch.randn(n_tasks, n_way, dim, generator=generator)
+    query_x = means[:, query_y] + 0.1 * torch.randn(n_tasks, len(query_y), dim,
+                                                    generator=generator)
+    return EpisodeBatch(support_x, support_y.expand(n_tasks, -1).clone(), query_x,
+                        query_y.expand(n_tasks, -1).clone())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "steps", "minimum"), [("transformer", 100, 0.9),
+                                                         ("lstm", 250, 0.5)])
+def test_the_learners_learn_to_read_support_labels(name, steps, minimum):
+    """3-way 1-shot episodes of random clusters: chance is 1/3; reading the labels solves them
+    (measured on the 200 test episodes: transformer 0.98 after 100 steps, LSTM 0.86
+    after 250)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        learner: SequenceLearner = (
+            InContextLearner(nn.Identity(), embedding_dim=8, max_ways=3, max_support=9,
+                             d_model=32, n_heads=2) if name == "transformer"
+            else RecurrentLearner(nn.Identity(), embedding_dim=8, max_ways=3, max_support=9,
+                                  hidden_size=64))
+    g = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.Adam(learner.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss, _ = learner.meta_loss(_cluster_batch(32, g))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        _, metrics = learner.meta_loss(_cluster_batch(200, torch.Generator().manual_seed(1)))
+    assert metrics["accuracy"] > minimum, metrics
