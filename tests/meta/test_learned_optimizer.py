@@ -212,3 +212,21 @@ def test_bad_input_raises():
     diverging = LSTMOptimizer(LSTMOptimizerConfig(output_scale=1e30))
     with pytest.raises(ValueError, match="NaN or inf"):
         diverging.unroll(problems, 5, meta=False)
+
+
+@pytest.mark.slow
+def test_a_few_meta_updates_make_the_optimiser_useful_on_held_out_quadratics():
+    """15 training batches (20-step unrolls) take the loss after 20 steps on 64 unseen
+    quadratics from 105 (untrained: the updates are noise) to 10 (SGD lr=0.01: 3.7; it passes
+    SGD after about 60 batches)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        opt = LSTMOptimizer(LSTMOptimizerConfig(unroll=20, truncation=20))
+    meta = torch.optim.Adam(opt.parameters(), lr=1e-2)
+    held_out = QuadraticFamily().sample(64, generator=_gen(123))
+    before = opt.unroll(held_out, 20, meta=False).losses[-1].mean()
+    sampler = ProblemSampler.of(QuadraticFamily(), seed=0)
+    for _ in range(15):
+        opt.training_step(sampler.sample_batch(16), meta)
+    after = opt.unroll(held_out, 20, meta=False).losses[-1].mean()
+    assert after < 0.2 * before, (before, after)
