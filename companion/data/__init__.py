@@ -21,6 +21,11 @@ from companion.data.download import (
     fetch,
 )
 from companion.data.episode import Episode, EpisodeBatch
+from companion.data.linear_regression import (
+    LinearRegressionSampler,
+    LinearRegressionTasks,
+    least_squares_predict,
+)
 from companion.data.mnist import load_mnist
 from companion.data.multimnist import MULTIMNIST_SPLITS, MultiMNIST, load_multimnist
 from companion.data.multitask_batch import MultiTaskBatch, MultiTaskSampler
@@ -58,6 +63,8 @@ __all__ = [
     "MultiMNIST",
     "MultiTaskBatch",
     "MultiTaskSampler",
+    "LinearRegressionSampler",
+    "LinearRegressionTasks",
     "RemoteFile",
     "Sinusoid",
     "SinusoidSampler",
@@ -66,6 +73,7 @@ __all__ = [
     "data_dir",
     "fetch",
     "load_digits",
+    "least_squares_predict",
     "load_mnist",
     "load_multimnist",
     "load_omniglot",

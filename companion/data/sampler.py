@@ -49,6 +49,10 @@ class EpisodeSampler:
         generator: the only source of randomness; pass this or ``seed``.
         seed: seeds a fresh CPU generator when ``generator`` is not given.
         transform: optional function applied to each ``[n, C, H, W]`` float batch.
+        shuffle: put the support and the query set each in a random order (drawn from
+            ``generator``) instead of class by class; sequence models that read the support
+            set in order (:mod:`companion.meta.blackbox`) need it. False keeps the class-major
+            order (and the exact episodes of earlier versions for a given seed).
 
     Raises:
         ValueError: non-positive sizes, more ways than classes with enough images, or no
@@ -70,6 +74,7 @@ class EpisodeSampler:
         generator: torch.Generator | None = None,
         seed: int | None = None,
         transform: Callable[[Tensor], Tensor] | None = None,
+        shuffle: bool = False,
     ) -> None:
         self.n_way = check_positive_int("n_way", n_way)
         self.n_shot = check_positive_int("n_shot", n_shot)
@@ -77,6 +82,9 @@ class EpisodeSampler:
         self.generator = generator_from(generator, seed)
         self.dataset = dataset
         self.transform = transform
+        if not isinstance(shuffle, bool):
+            raise ValueError(f"shuffle must be a bool, got {shuffle!r}")
+        self.shuffle = shuffle
         self._table, self._eligible = self._index_table()
 
     def _index_table(self) -> tuple[Tensor, Tensor]:
@@ -110,15 +118,24 @@ class EpisodeSampler:
         return EpisodeIndices(classes, chosen[:, : self.n_shot], chosen[:, self.n_shot :])
 
     def sample(self) -> Episode:
-        """One episode; support and query are ordered class by class (label 0 first)."""
+        """One episode; support and query are ordered class by class (label 0 first), or each
+        in a random order with ``shuffle=True``."""
         idx = self.sample_indices()
         labels = torch.arange(self.n_way)
+        support_rows, query_rows = idx.support.reshape(-1), idx.query.reshape(-1)
+        support_y = labels.repeat_interleave(self.n_shot)  # [n_way * n_shot]
+        query_y = labels.repeat_interleave(self.n_query)  # [n_way * n_query]
+        if self.shuffle:
+            s = torch.randperm(len(support_rows), generator=self.generator)
+            q = torch.randperm(len(query_rows), generator=self.generator)
+            support_rows, support_y, query_rows, query_y = (
+                support_rows[s], support_y[s], query_rows[q], query_y[q])
         device = self.dataset.images.device
         return Episode(
-            support_x=self._images(idx.support.reshape(-1)),  # [n_way * n_shot, C, H, W]
-            support_y=labels.repeat_interleave(self.n_shot).to(device),  # [n_way * n_shot]
-            query_x=self._images(idx.query.reshape(-1)),  # [n_way * n_query, C, H, W]
-            query_y=labels.repeat_interleave(self.n_query).to(device),  # [n_way * n_query]
+            support_x=self._images(support_rows),  # [n_way * n_shot, C, H, W]
+            support_y=support_y.to(device),  # [n_way * n_shot]
+            query_x=self._images(query_rows),  # [n_way * n_query, C, H, W]
+            query_y=query_y.to(device),  # [n_way * n_query]
             classes=idx.classes.to(device),
         )
 
@@ -139,6 +156,7 @@ class EpisodeSampler:
     def __repr__(self) -> str:
         return (
             f"EpisodeSampler({self.dataset.name!r}, n_way={self.n_way}, n_shot={self.n_shot}, "
-            f"n_query={self.n_query}, classes={len(self._eligible)})"
+            f"n_query={self.n_query}, classes={len(self._eligible)}"
+            f"{', shuffle=True' if self.shuffle else ''})"
         )
 
