@@ -138,6 +138,46 @@ class Visit:
     final_url: str = ""
 
 
+# Console errors known to be harmless, each allowed exactly (any other message fails):
+ALLOWED_CONSOLE_ERRORS = {
+    # sphinx-thebe 0.3.1 adds an inline configuration script (app.add_js_file(None, body=...))
+    # once the HTML builder exists; Sphinx 7.4 then registers it twice, as filename None and,
+    # when writing starts, as filename "" (sphinx/builders/html/__init__.py, prepare_writing),
+    # which its duplicate check treats as different, so every page carries the script twice.
+    # The second copy's `const` redeclaration is a SyntaxError that stops only that copy: the
+    # first has defined the same constants, and thebe (live code cells) is not enabled on this
+    # site. Remove this entry when the page carries the script once.
+    "uncaught: Identifier 'THEBE_JS_URL' has already been declared",
+}
+
+VISITS: dict[str, Visit] = {}  # page -> its visit, for the summary below
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per page visited: what the browser saw (the CI log's record of the checks)."""
+    if not VISITS:
+        return
+    terminalreporter.section("site pages in Chromium")
+    terminalreporter.write_line(f"{'page':34} req ext fail err  math(rendered/all) img(ok/all) "
+                                "links code/out  screenshot   (err: console errors not allowed)")
+    for name, v in sorted(VISITS.items()):
+        d = v.dom
+        images = d.get("images", [])
+        size = "-"
+        if v.screenshot is not None and v.screenshot.is_file():
+            from PIL import Image
+
+            with Image.open(v.screenshot) as shot:
+                size = f"{shot.size[0]}x{shot.size[1]}"
+        errors = sum(e not in ALLOWED_CONSOLE_ERRORS for e in v.console_errors)
+        terminalreporter.write_line(
+            f"{name:34} {v.requests:3d} {len(v.external_requests):3d} {len(v.failed_requests):4d} "
+            f"{errors:3d}  {d.get('mathRendered', 0):5d}/{d.get('math', 0):<5d}"
+            f"            {sum(w > 0 for _, w in images):3d}/{len(images):<3d}     "
+            f"{len(d.get('links', [])):4d} {d.get('codeCells', 0):3d}/{d.get('outputs', 0):<3d}  "
+            f"{size}")
+
+
 # Runs in the page once it has loaded: lets lazy images load, waits for MathJax's first
 # typesetting, then reports what a reader would see.
 _INSPECT = """async () => {
@@ -172,7 +212,7 @@ _INSPECT = """async () => {
 @pytest.fixture(scope="session")
 def visit(browser: Any, base_url: str, screenshot_dir: Path) -> Iterator[Any]:
     """``visit(page) -> Visit``: load a page once per session (memoised) and record everything."""
-    cache: dict[str, Visit] = {}
+    cache = VISITS
 
     def load(page_path: str) -> Visit:
         if page_path in cache:

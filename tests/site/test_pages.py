@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from .conftest import ROOT, SITE, site_pages
+from .conftest import ALLOWED_CONSOLE_ERRORS, ROOT, SITE, site_pages
 
 PAGES = site_pages()
 NOTEBOOK_PAGES = [p for p in PAGES if (SITE / "_sources" / p).with_suffix(".ipynb").is_file()]
@@ -35,16 +35,6 @@ def test_the_site_was_built():
     assert PAGES, f"no pages under {SITE}: run `make book-check` first"
     assert "book/intro.html" in PAGES and "search.html" in PAGES
 
-
-# Console errors known to be harmless, each allowed exactly (any other message fails):
-ALLOWED_CONSOLE_ERRORS = {
-    # sphinx-thebe 0.3.1 adds its inline configuration script after Sphinx 7.4's HTML builder
-    # was set up, and the builder writes that inline script twice into every page. The second
-    # copy's `const` redeclaration is a SyntaxError that stops only that copy: the first has
-    # already defined the same constants, and thebe (live code cells) is not enabled on this
-    # site. Remove this entry when the page carries the script once.
-    "uncaught: Identifier 'THEBE_JS_URL' has already been declared",
-}
 
 
 @pytest.mark.parametrize("page", PAGES)
