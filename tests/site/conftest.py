@@ -195,7 +195,9 @@ _INSPECT = """async () => {
     mathRendered: math.filter(m => m.querySelector('mjx-container')).length,
     mathUnrendered: math.filter(m => !m.querySelector('mjx-container'))
       .map(m => m.textContent.trim().slice(0, 80)),
-    mathErrors: document.querySelectorAll('mjx-merror').length,
+    // TeX errors (merror) and undefined macros (shown in red by MathJax's noundefined)
+    mathErrors: document.querySelectorAll('mjx-merror, mjx-container [style*="color: red"]')
+      .length,
     mjx: document.querySelectorAll('mjx-container').length,
     proseText: article.textContent,
     images: Array.from(document.images).map(i => [i.currentSrc || i.src, i.naturalWidth]),
