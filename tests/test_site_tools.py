@@ -142,7 +142,7 @@ def test_nbval_run_with_the_plugin_fills_the_cache(tmp_path):
     env = {**__import__("os").environ, nbval_cache.ENV: str(tmp_path / "cache")}
     run = subprocess.run([sys.executable, "-m", "pytest", str(nb), "--nbval-lax",
                           "--nbval-current-env", "-p", "tools.nbval_cache", "-q",
-                          "-p", "no:cacheprovider", f"--rootdir={tmp_path}"],
+                          "-p", "no:cacheprovider", f"--rootdir={tmp_path}", "-W", "error"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "stored 1 executed notebook" in run.stdout

@@ -38,7 +38,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if not hasattr(item, "test_outputs") or not hasattr(item, "cell_num"):
         return  # not an nbval cell
     report = outcome.get_result()
-    path = Path(str(item.fspath)).resolve()
+    path = Path(item.path).resolve()
     if report.when == "call":
         _seconds[path] += report.duration
         if report.passed and item.test_outputs is not None:
