@@ -1,6 +1,7 @@
 # The two commands (see README.md):
 #   make book   build the whole website into _build/html (installs what it needs, runs every chapter)
-#   make test   lint (ruff, mypy), unit tests, every notebook under nbval, and a warnings-as-errors book build
+#   make test   lint (ruff, mypy), unit tests, every notebook under nbval, a warnings-as-errors book build
+#               of the chapters nbval executed, and browser tests of that site (tests/site/)
 #
 # Both create .venv with the Python below and install the pinned versions of constraints.txt.
 
@@ -14,12 +15,21 @@ PIP_ARGS ?=
 COMPANION_DATA_MIRROR ?= $(if $(wildcard ../shared/data/omniglot),$(abspath ../shared/data),)
 export COMPANION_DATA_MIRROR
 export PYTHONHASHSEED := 0
+# The reproduction appendix's table, generated from results/*.json before every site build
+APPENDIX := _build/generated/reproduction.md
+# nbval stores the chapters it executed here (tools/nbval_cache.py); the test build reads them
+NB_CACHE := _build/.jupyter_cache
+# Full-page screenshots of every page from the browser tests (outside the repository)
+COMPANION_SCREENSHOT_DIR ?= $(or $(TMPDIR),/tmp)/site-screenshots
+export COMPANION_SCREENSHOT_DIR
 
-.PHONY: book test install lint unit notebooks book-check strip lock clean help
+.PHONY: book test install lint unit notebooks book-check site-test browser appendix strip lock \
+	clean help
 
 help:
 	@echo "make book    - build the website into _build/html (executes every chapter)"
-	@echo "make test    - ruff + mypy, unit tests, nbval over book/, warnings-as-errors book build"
+	@echo "make test    - ruff + mypy, unit tests, nbval over book/, warnings-as-errors book build,"
+	@echo "               browser tests of the built site (tests/site/, needs chromium)"
 	@echo "make strip   - remove outputs from the notebooks in book/ (before committing)"
 	@echo "make lock    - regenerate constraints.txt from the current .venv"
 
@@ -32,11 +42,14 @@ $(STAMP): pyproject.toml constraints.txt
 		-c constraints.txt -e ".[book,test]"
 	touch $(STAMP)
 
-book: $(STAMP)
+appendix: $(STAMP)
+	$(BIN)/python tools/reproduction_table.py $(APPENDIX)
+
+book: $(STAMP) appendix
 	$(BIN)/jupyter-book build .
 	$(BIN)/python tools/check_site.py _build/html --executed
 
-test: lint unit notebooks book-check
+test: lint unit notebooks book-check site-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -46,13 +59,34 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider --durations=15
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest book --nbval-lax --nbval-current-env -p no:cacheprovider --durations=10
+	COMPANION_NBVAL_CACHE=$(NB_CACHE) $(BIN)/python -m pytest book --nbval-lax \
+		--nbval-current-env -p tools.nbval_cache -p no:cacheprovider --durations=10
 
+# Renders the outputs nbval just produced (from $(NB_CACHE)); a chapter missing there is executed.
 book-check: $(STAMP)
-	rm -rf _build
+	mkdir -p _build
+	find _build -mindepth 1 -maxdepth 1 ! -name .jupyter_cache -exec rm -rf {} +
+	$(BIN)/python tools/reproduction_table.py $(APPENDIX)
 	$(BIN)/python tools/book_config.py _build/config/_config.yml
 	$(BIN)/jupyter-book build . --config _build/config/_config.yml -W --keep-going
-	$(BIN)/python tools/check_site.py _build/html
+	$(BIN)/python tools/check_site.py _build/html --executed
+
+# The site book-check built, in Chromium through Playwright (about a minute).
+site-test: $(STAMP) browser
+	COMPANION_SITE_EXECUTED=1 $(BIN)/python -m pytest tests/site -p no:cacheprovider --durations=5
+
+# CI runs as root on Debian: install Chromium when missing. Elsewhere, say how to get one (the
+# browser tests then skip, except in CI where they fail).
+browser:
+	@if [ -z "$$COMPANION_CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing the Debian package chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "no chromium on PATH: install it (Debian/Ubuntu: apt-get install chromium) or set" \
+			     "COMPANION_CHROMIUM=/path/to/chrome"; \
+		fi; \
+	fi
 
 strip: $(STAMP)
 	$(BIN)/python tools/strip_notebooks.py book
