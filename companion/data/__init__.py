@@ -1,4 +1,4 @@
-"""Data: episodes, the episode sampler, and the data sets (Omniglot, MNIST, sinusoids), plus
+"""Data: episodes, the episode sampler, and the data sets (Omniglot, MNIST, MovieLens 100K, sinusoids), plus
 the multi-task sets (MultiMNIST, Omniglot alphabets, a synthetic regression family)."""
 
 from companion.data.batches import (
@@ -20,6 +20,15 @@ from companion.data.download import (
 )
 from companion.data.episode import Episode, EpisodeBatch
 from companion.data.mnist import load_mnist
+from companion.data.movielens import MovieLens100K, load_movielens
+from companion.data.movielens_tasks import (
+    RatingEpisode,
+    RatingEpisodeBatch,
+    UserTaskSampler,
+    eligible_users,
+    split_users,
+    user_episode,
+)
 from companion.data.multimnist import MULTIMNIST_SPLITS, MultiMNIST, load_multimnist
 from companion.data.multitask_batch import MultiTaskBatch, MultiTaskSampler
 from companion.data.multitask_regression import LinearTaskFamily, LinearTaskSampler
@@ -52,20 +61,28 @@ __all__ = [
     "ImageClassDataset",
     "LinearTaskFamily",
     "LinearTaskSampler",
+    "MovieLens100K",
     "MultiMNIST",
     "MultiTaskBatch",
     "MultiTaskSampler",
+    "RatingEpisode",
+    "RatingEpisodeBatch",
     "RemoteFile",
     "Sinusoid",
     "SinusoidSampler",
     "SinusoidTasks",
+    "UserTaskSampler",
     "alphabet_tasks",
     "data_dir",
+    "eligible_users",
     "fetch",
     "load_mnist",
+    "load_movielens",
     "load_multimnist",
     "load_omniglot",
     "load_omniglot_alphabets",
     "split_per_class",
+    "split_users",
     "tasks_sampler",
+    "user_episode",
 ]
