@@ -31,6 +31,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -58,6 +59,7 @@ __all__ = [
     "load_movielens",
 ]
 
+_T = TypeVar("_T")
 MOVIELENS_URLS: tuple[str, ...] = ("https://files.grouplens.org/datasets/movielens/ml-100k.zip",)
 SUBDIR = "movielens/ml-100k"
 _MEMBER_DIR = "ml-100k/"  # the folder inside the official zip
@@ -299,7 +301,7 @@ def _lines(path: Path, encoding: str = "latin-1") -> list[str]:
     return [line for line in path.read_text(encoding=encoding).splitlines() if line.strip()]
 
 
-def _parse(path: Path, parse: Callable[[list[str]], object]) -> object:
+def _parse(path: Path, parse: Callable[[list[str]], _T]) -> _T:
     try:
         return parse(_lines(path))
     except (ValueError, IndexError, KeyError) as err:
@@ -337,7 +339,6 @@ def load_movielens(
     paths = movielens_files(root=root, mirror=mirror, download=download, progress=progress)
     genres = _parse(paths["u.genre"], lambda ls: [ln.split("|")[0] for ln in ls])
     occupations = _parse(paths["u.occupation"], lambda ls: [ln.strip() for ln in ls])
-    assert isinstance(genres, list) and isinstance(occupations, list)
     _expect(len(genres), N_GENRES, "genres", paths["u.genre"])
     _expect(len(occupations), USER_CARDINALITIES[2], "occupations", paths["u.occupation"])
     occ_index = {name: i for i, name in enumerate(occupations)}
@@ -374,8 +375,8 @@ def load_movielens(
     def ratings(ls: list[str]) -> list[list[int]]:
         return [[int(v) for v in line.split("\t")] for line in ls]
 
-    user_feats, ages, zips = _parse(paths["u.user"], users)  # type: ignore[misc]
-    item_feats, years, titles = _parse(paths["u.item"], items)  # type: ignore[misc]
+    user_feats, ages, zips = _parse(paths["u.user"], users)
+    item_feats, years, titles = _parse(paths["u.item"], items)
     rows = torch.tensor(_parse(paths["u.data"], ratings), dtype=torch.int64)  # [N, 4]
     _expect(len(user_feats), N_USERS, "users", paths["u.user"])
     _expect(len(item_feats), N_ITEMS, "movies", paths["u.item"])

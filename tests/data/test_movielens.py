@@ -81,7 +81,7 @@ def test_bad_archive_raises_and_writes_nothing(fake_sums, serve_zip, data_root, 
 
 def test_unreachable_archive_is_a_download_error(fake_sums, data_root, no_mirror, monkeypatch):
     monkeypatch.setattr(ml, "MOVIELENS_URLS", ("http://127.0.0.1:9/ml-100k.zip",))
-    with pytest.raises(DownloadError, match="ml-100k.zip"):
+    with pytest.raises(DownloadError, match=r"ml-100k\.zip"):
         ml.movielens_files(root=data_root, retries=1, timeout=2, progress=False)
     assert _listing(data_root / "movielens" / "ml-100k") == []
 
@@ -116,7 +116,7 @@ def test_mirror_is_used_in_place_and_a_bad_mirror_file_raises(fake_sums, tmp_pat
 
 def test_unparseable_files_are_corrupt_data(fake_sums, serve_zip, data_root, no_mirror):
     serve_zip(fake_sums)  # right checksums (for this test), wrong contents
-    with pytest.raises(CorruptDataError, match="genres|cannot be parsed"):
+    with pytest.raises(CorruptDataError, match=r"genres|cannot be parsed"):
         ml.load_movielens(root=data_root, progress=False)
 
 

@@ -92,7 +92,7 @@ def test_sampler_draws_distinct_users_of_its_split():
 
 def test_sampler_refuses_users_with_too_few_ratings():
     data = tiny_movielens()
-    with pytest.raises(ValueError, match="k_shot=6 .*eligible_users"):
+    with pytest.raises(ValueError, match=r"k_shot=6 .*eligible_users"):
         UserTaskSampler(data, [0, 2], k_shot=6, seed=0)
     assert eligible_users(data, [0, 1, 2, 3, 4], 8).tolist() == [1, 3, 4]
     with pytest.raises(ValueError, match="users holds unknown user"):
