@@ -35,6 +35,7 @@ from typing import TypeVar
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from companion.data.download import (
     MIRROR_ENV,
@@ -254,9 +255,12 @@ def _download_any(urls: Sequence[str], archive: Path, *, retries: int, timeout: 
                         open(archive, "wb") as out:
                     total = int(resp.headers.get("Content-Length") or 0) or None
                     received = 0
-                    while chunk := resp.read(1 << 20):
-                        out.write(chunk)
-                        received += len(chunk)
+                    with tqdm(total=total, unit="B", unit_scale=True, desc="ml-100k.zip",
+                              disable=not progress) as bar:
+                        while chunk := resp.read(1 << 20):
+                            out.write(chunk)
+                            received += len(chunk)
+                            bar.update(len(chunk))
                 if total is not None and received != total:
                     raise DataError(f"connection closed after {received} of {total} bytes")
                 return

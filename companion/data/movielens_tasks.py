@@ -24,8 +24,8 @@ from torch import Tensor
 from companion._checks import check_positive_int, check_seed, generator_from
 from companion.data.movielens import MovieLens100K
 
-__all__ = ["K_SHOTS", "RatingEpisode", "RatingEpisodeBatch", "UserTaskSampler", "eligible_users",
-           "split_users", "user_episode"]
+__all__ = ["K_SHOTS", "RatingEpisode", "RatingEpisodeBatch", "UserTaskSampler",
+           "cold_start_samplers", "eligible_users", "split_users", "user_episode"]
 
 K_SHOTS: tuple[int, ...] = (5, 10, 20)
 SPLITS = ("train", "val", "test")
@@ -206,3 +206,19 @@ class UserTaskSampler:
             raise ValueError(f"n={n} is larger than the {self.users.numel()} users to draw from")
         picks = torch.randperm(self.users.numel(), generator=self.generator)[:n]
         return RatingEpisodeBatch(tuple(self.episode(int(self.users[p])) for p in picks))
+
+
+def cold_start_samplers(data: MovieLens100K, *, k_shot: int, split_seed: int = 0, seed: int = 0,
+                        max_query: int | None = None) -> dict[str, UserTaskSampler]:
+    """One sampler per user split (``"train"``, ``"val"``, ``"test"``) for a support size.
+
+    Users are split by :func:`split_users` with ``split_seed`` (the same split for every
+    ``k_shot``); users with at most ``k_shot`` ratings are left out of every split (for
+    ``k_shot=20`` the users who rated exactly 20 movies). Each sampler gets its own generator,
+    seeded ``seed``, ``seed + 1``, ``seed + 2``.
+    """
+    check_seed(seed)
+    splits = split_users(data.n_users, seed=split_seed)
+    return {name: UserTaskSampler(data, eligible_users(data, users, k_shot), k_shot=k_shot,
+                                  seed=seed + i, max_query=max_query)
+            for i, (name, users) in enumerate(splits.items())}

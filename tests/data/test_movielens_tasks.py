@@ -7,8 +7,10 @@ import torch
 
 from companion.data.movielens import MovieLens100K
 from companion.data.movielens_tasks import (
+    K_SHOTS,
     RatingEpisodeBatch,
     UserTaskSampler,
+    cold_start_samplers,
     eligible_users,
     split_users,
     user_episode,
@@ -106,3 +108,28 @@ def test_batch_moves_to_a_device():
     batch = UserTaskSampler(data, [0, 1], k_shot=2, seed=0).sample_batch(2)
     moved = batch.to("meta")
     assert moved.device.type == "meta" and moved.episodes[1].query_y.device.type == "meta"
+
+
+@pytest.fixture(scope="module")
+def real(mirror) -> MovieLens100K:
+    from companion.data.movielens import load_movielens
+
+    if not (mirror / "movielens" / "ml-100k" / "SHA256SUMS").is_file():
+        pytest.skip("the mirror has no movielens/ml-100k")
+    return load_movielens(mirror=mirror, download=False, progress=False)
+
+
+@pytest.mark.parametrize("k_shot", K_SHOTS)
+def test_real_cold_start_samplers(real, k_shot):
+    samplers = cold_start_samplers(real, k_shot=k_shot)
+    users = [set(s.users.tolist()) for s in samplers.values()]
+    assert not (users[0] & users[1] or users[0] & users[2] or users[1] & users[2])
+    counts = real.counts_per_user()
+    assert all(int(counts[u]) > k_shot for s in users for u in s)
+    if k_shot < 20:  # every MovieLens 100K user rated at least 20 movies
+        assert sum(len(s) for s in users) == 943
+    else:
+        assert sum(len(s) for s in users) == 943 - int((counts == 20).sum())
+    episode = samplers["test"].sample()
+    assert episode.support_x.shape == (k_shot, 24)
+    assert episode.query_y.numel() == int(counts[episode.user]) - k_shot
