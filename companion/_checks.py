@@ -45,6 +45,10 @@ def generator_from(generator: torch.Generator | None, seed: int | None) -> torch
     if generator is not None and seed is not None:
         raise ValueError("pass either generator= or seed=, not both")
     if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator (e.g. "
+                             f"torch.Generator().manual_seed(0)), got {generator!r}; "
+                             "or pass seed= instead")
         if generator.device.type != "cpu":
             raise ValueError("generator must be a CPU torch.Generator")
         return generator
@@ -58,3 +62,94 @@ def task_loss(task: str) -> Callable[[Tensor, Tensor], Tensor]:
     if task == "regression":
         return F.mse_loss
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_tensor(name: str, value: object) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def check_finite(name: str, x: Tensor) -> None:
+    """A ValueError unless every entry of a floating-point ``x`` is finite (one reduction;
+    integer tensors are always finite)."""
+    if (x.is_floating_point() or x.is_complex()) and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or infinite values; clean the inputs (a non-finite "
+                         "input would give non-finite scores)")
+
+
+def check_finite_output(name: str, out: Tensor) -> Tensor:
+    """``out`` unchanged if finite; else a ValueError: finite inputs gave non-finite outputs."""
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"{name} are NaN or infinite although the inputs are finite: the "
+                         "model's weights hold NaN/inf, or adaptation diverged (lower the "
+                         "learning rate)")
+    return out
+
+
+def check_same_kind(a_name: str, a: Tensor, b_name: str, b: Tensor) -> None:
+    """The same dtype and device for two inputs that go through one model."""
+    if a.dtype != b.dtype:
+        raise ValueError(f"{a_name} and {b_name} must have the same dtype, got {a.dtype} and "
+                         f"{b.dtype}; convert one with .to({a.dtype})")
+    if a.device != b.device:
+        raise ValueError(f"{a_name} and {b_name} must be on the same device, got {a.device} "
+                         f"and {b.device}")
+
+
+def check_inputs_and_labels(x_name: str, x: object, y_name: str, y: object, *,
+                            classification: bool) -> tuple[Tensor, Tensor]:
+    """Inputs ``x`` ``[n, ...]`` and their ``n`` targets: tensors, one device, matching counts,
+    finite inputs, and int64 class labels >= 0 (classification) or finite float targets."""
+    x, y = check_tensor(x_name, x), check_tensor(y_name, y)
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x_name} and {y_name} must have one target per example (the same "
+                         f"first dimension), got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.device != y.device:
+        raise ValueError(f"{x_name} and {y_name} must be on the same device, got {x.device} "
+                         f"and {y.device}")
+    check_finite(x_name, x)
+    if classification:
+        if y.dtype != torch.int64 or y.ndim != 1:
+            raise ValueError(f"{y_name} must be int64 class labels of shape [n], got {y.dtype} "
+                             f"with shape {tuple(y.shape)} (use .long() on integer labels)")
+        if y.numel() and int(y.min()) < 0:
+            raise ValueError(f"{y_name} must be >= 0, got {int(y.min())}")
+    else:
+        if not y.is_floating_point():
+            raise ValueError(f"{y_name} must be floating-point regression targets, got {y.dtype}")
+        check_finite(y_name, y)
+    return x, y
+
+
+def output_width(model: torch.nn.Module, x: Tensor) -> int | None:
+    """Size of the last dimension of ``model(x)``, found by a forward pass on the ``meta``
+    device (shapes only: no arithmetic, no memory, no random numbers drawn). None if the
+    model cannot run on ``meta`` tensors or its output is not a tensor."""
+    from torch.func import functional_call
+
+    state = {k: torch.empty_like(v, device="meta")
+             for k, v in [*model.named_parameters(), *model.named_buffers()]}
+    try:
+        out = functional_call(model, state, (torch.empty_like(x, device="meta"),))
+    except Exception:  # an op without a meta kernel (or any other failure): no check
+        return None
+    return int(out.shape[-1]) if isinstance(out, Tensor) and out.ndim >= 1 else None
+
+
+def check_labels_fit(name: str, labels: Tensor, n_outputs: int | None) -> None:
+    """Class labels must index the model's ``n_outputs`` logits (skipped if unknown)."""
+    if n_outputs is None or labels.numel() == 0:
+        return
+    top = int(labels.max())
+    if top >= n_outputs:
+        raise ValueError(f"{name} has class label {top}, but the model has only {n_outputs} "
+                         f"outputs (labels 0 .. {n_outputs - 1}): build it for at least "
+                         f"{top + 1} ways (e.g. Conv4(n_classes={top + 1})) or sample "
+                         f"{n_outputs}-way episodes")

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from companion.models.init import init_from_seed, keep_global_rng
+
 __all__ = ["MLP"]
 
 
@@ -20,18 +22,29 @@ class MLP(nn.Sequential):
         in_features: input size.
         hidden: sizes of the hidden layers, e.g. ``(40, 40)``.
         out_features: output size.
+        seed: if given, the weights are drawn from ``torch.Generator().manual_seed(seed)``
+            (PyTorch's default distributions), so the same seed gives the same network and
+            torch's global generator is left untouched; None (default): torch's usual
+            initialisation from the global generator.
 
     Shapes:
         x: ``[..., in_features]`` -> ``[..., out_features]``.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int) -> None:
+    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
+                 seed: int | None = None) -> None:
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise ValueError(f"hidden must be a sequence of layer sizes such as (40, 40), got "
+                             f"{hidden!r}")
         sizes = [in_features, *hidden, out_features]
-        if any(not isinstance(s, int) or s < 1 for s in sizes):
+        if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
             raise ValueError(f"all layer sizes must be positive ints, got {sizes}")
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-            layers.append(nn.Linear(a, b))
-            if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
+        with keep_global_rng(seed is not None):
+            for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+                layers.append(nn.Linear(a, b))
+                if i < len(sizes) - 2:
+                    layers.append(nn.ReLU())
         super().__init__(*layers)
+        if seed is not None:
+            init_from_seed(self, seed)
