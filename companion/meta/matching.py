@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import check_bool, check_positive_float, check_positive_int
 from companion.meta.metric import MetricLearner
 
 __all__ = ["MatchingNetwork"]
@@ -40,12 +41,13 @@ class MatchingNetwork(MetricLearner):
     def __init__(self, encoder: nn.Module, *, embedding_dim: int | None = None,
                  fce: bool = False, fce_steps: int = 5, scale: float = 1.0) -> None:
         super().__init__()
-        if fce and (embedding_dim is None or embedding_dim < 1):
+        check_bool("fce", fce)
+        if fce and embedding_dim is None:
             raise ValueError("fce=True needs embedding_dim, the size of the encoder's output")
-        if not isinstance(fce_steps, int) or fce_steps < 1:
-            raise ValueError(f"fce_steps must be a positive int, got {fce_steps!r}")
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+        if embedding_dim is not None:
+            check_positive_int("embedding_dim", embedding_dim)
+        check_positive_int("fce_steps", fce_steps)
+        check_positive_float("scale", scale)
         self.encoder = encoder
         self.fce = fce
         self.fce_steps = fce_steps

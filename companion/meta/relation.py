@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import check_positive_int
 from companion.meta.metric import MetricLearner
 from companion.models.conv4 import Conv4, conv_block
 
@@ -27,6 +28,9 @@ def relation_module(in_channels: int = 128, hidden_channels: int = 64, hidden_un
     Shapes:
         ``[P, in_channels, feature_size, feature_size]`` -> ``[P, 1]`` in ``[0, 1]``.
     """
+    for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
+                        ("hidden_units", hidden_units), ("feature_size", feature_size)):
+        check_positive_int(name, value)
     side = feature_size // 2 // 2
     if side < 1:
         raise ValueError(f"feature_size must be >= 4 for two 2x2 poolings, got {feature_size}")
