@@ -153,3 +153,23 @@ def check_labels_fit(name: str, labels: Tensor, n_outputs: int | None) -> None:
                          f"outputs (labels 0 .. {n_outputs - 1}): build it for at least "
                          f"{top + 1} ways (e.g. Conv4(n_classes={top + 1})) or sample "
                          f"{n_outputs}-way episodes")
+
+
+def check_task_data(model: torch.nn.Module, task: str, x_name: str, x: object, y_name: str,
+                    y: object) -> None:
+    """One task's examples for ``model``: :func:`check_inputs_and_labels`, and for
+    classification class labels that index the model's outputs (:func:`output_width`)."""
+    classification = task == "classification"
+    x, y = check_inputs_and_labels(x_name, x, y_name, y, classification=classification)
+    if classification:
+        check_labels_fit(y_name, y, output_width(model, x))
+
+
+def check_overrides(config_type: type, overrides: dict[str, object]) -> None:
+    """Keyword overrides of a config dataclass must name its fields."""
+    import dataclasses
+
+    allowed = sorted(f.name for f in dataclasses.fields(config_type))
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {config_type.__name__} field(s) {unknown}; allowed: {allowed}")

@@ -106,13 +106,18 @@ class Conv4(nn.Module):
         self.in_channels = in_channels
         self.image_size = image_size
 
+    def _first_conv(self) -> nn.Conv2d:
+        block = self.features[0]
+        assert isinstance(block, nn.Sequential) and isinstance(block[0], nn.Conv2d)
+        return block[0]
+
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
             raise ValueError(f"x must be a tensor of images, got {type(x).__name__}")
         if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.image_size, self.image_size):
             raise ValueError(f"expected [N, {self.in_channels}, {self.image_size}, "
                              f"{self.image_size}] images, got {tuple(x.shape)}")
-        weight = self.features[0][0].weight
+        weight = self._first_conv().weight  # the fast weight under functional_call
         if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
             raise ValueError(f"x is {x.dtype} but the model's weights are {weight.dtype}: "
                              f"convert the images with x.to({weight.dtype}) (or the model "
