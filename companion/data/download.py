@@ -5,7 +5,10 @@ this order:
 
 1. a **local mirror** (argument ``mirror=`` or the environment variable
    ``COMPANION_DATA_MIRROR``): a folder with one sub-folder per data set, each holding the files
-   and a ``SHA256SUMS`` list. The file is used in place after its SHA-256 matches that list.
+   and a ``SHA256SUMS`` list. The file is used in place after its SHA-256 matches that list
+   and, unless the file is one that mirrors rebuild (``exact_mirror=False``, Omniglot's
+   archives), every published checksum too; a rebuilt file is checked by its loader after
+   decoding (counts of classes and images).
 2. a file already downloaded into ``root`` whose checksums match the known upstream ones;
 3. a **download** from the official URLs (tried in order, ``retries`` rounds), streamed into a
    temporary file next to the target, verified, and only then renamed into place. An interrupted
@@ -75,6 +78,10 @@ class RemoteFile:
         urls: official download locations, tried in order.
         md5: upstream MD5 (hex), if published.
         sha256: upstream SHA-256 (hex), if known.
+        exact_mirror: a mirror's copy must be byte-identical with the official file, so it is
+            checked against ``md5``/``sha256`` as well as the mirror's own list. False for
+            files that mirrors may rebuild with other bytes (Omniglot's archives, see
+            ``data/omniglot/README.md``); the loader then checks the decoded content.
     """
 
     name: str
@@ -82,6 +89,7 @@ class RemoteFile:
     urls: tuple[str, ...]
     md5: str | None = None
     sha256: str | None = None
+    exact_mirror: bool = True
     digests: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,17 +140,33 @@ def mirror_dir(mirror: str | os.PathLike[str] | None = None) -> Path | None:
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.new(algorithm)
+    return _file_digests(path, (algorithm,))[algorithm]
+
+
+def _file_digests(path: str | os.PathLike[str], algorithms: Iterable[str]) -> dict[str, str]:
+    """Several hex digests of a file in one pass over its bytes."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+            for h in hashes.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashes.items()}
 
 
 def read_checksum_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parse a ``sha256sum``/``md5sum`` style file into ``{file name: hex digest}``."""
+    """Parse a ``sha256sum``/``md5sum`` style file into ``{file name: hex digest}``.
+
+    Raises:
+        CorruptDataError: the file is not UTF-8 text or a line is not ``<digest>  <file>``.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptDataError(f"{path} is not a text checksum list ({err}); restore it "
+                               "(e.g. from the mirror's source) or regenerate it with "
+                               "sha256sum") from err
     sums: dict[str, str] = {}
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split(maxsplit=1)
@@ -154,8 +178,9 @@ def read_checksum_file(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _verify(path: Path, digests: dict[str, str], what: str) -> None:
+    actual_digests = _file_digests(path, digests)
     for algorithm, expected in digests.items():
-        actual = file_digest(path, algorithm)
+        actual = actual_digests[algorithm]
         if actual != expected:
             raise ChecksumError(
                 f"{what}: {algorithm} is {actual}, expected {expected}. The file is corrupt or "
@@ -174,11 +199,25 @@ def _from_mirror(remote: RemoteFile, mirror: Path) -> Path | None:
     sums = read_checksum_file(sums_file)
     if remote.name not in sums:
         raise ChecksumError(f"mirror file {candidate} is not listed in {sums_file}")
-    _verify(candidate, {"sha256": sums[remote.name]}, f"mirror file {candidate}")
-    if remote.sha256 is not None and sums[remote.name] != remote.sha256:
-        raise ChecksumError(f"mirror file {candidate} matches its own {sums_file}, but not the "
-                            f"published SHA-256 {remote.sha256}: it is not the official file")
+    official = remote.digests if remote.exact_mirror else {}
+    actual = _file_digests(candidate, {"sha256", *official})  # one pass over the bytes
+    if actual["sha256"] != sums[remote.name]:
+        raise ChecksumError(
+            f"mirror file {candidate}: sha256 is {actual['sha256']}, expected "
+            f"{sums[remote.name]} (its {sums_file}). The file is corrupt or not the published "
+            "version."
+        )
+    for algorithm in sorted(official, key=lambda a: a != "sha256"):  # SHA-256 first
+        expected = official[algorithm]
+        if actual[algorithm] != expected:
+            raise ChecksumError(
+                f"mirror file {candidate} matches its own {sums_file}, but not the published "
+                f"{_NAMES[algorithm]} {expected}: it is not the official file"
+            )
     return candidate
+
+
+_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
 
 
 def fetch(
