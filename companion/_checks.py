@@ -45,14 +45,19 @@ def generator_from(generator: torch.Generator | None, seed: int | None) -> torch
     if generator is not None and seed is not None:
         raise ValueError("pass either generator= or seed=, not both")
     if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator (e.g. "
-                             f"torch.Generator().manual_seed(0)), got {generator!r}; "
-                             "or pass seed= instead")
-        if generator.device.type != "cpu":
-            raise ValueError("generator must be a CPU torch.Generator")
-        return generator
+        return check_generator(generator)
     return torch.Generator().manual_seed(check_seed(seed))
+
+
+def check_generator(generator: object) -> torch.Generator:
+    """``generator`` if it is a CPU ``torch.Generator``, else a ValueError."""
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator (e.g. "
+                         f"torch.Generator().manual_seed(0)), got {generator!r}; or pass "
+                         "seed= where it is accepted")
+    if generator.device.type != "cpu":
+        raise ValueError("generator must be a CPU torch.Generator")
+    return generator
 
 
 def task_loss(task: str) -> Callable[[Tensor, Tensor], Tensor]:
