@@ -93,6 +93,9 @@ class RemoteFile:
     digests: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.urls, tuple) or not all(isinstance(u, str) for u in self.urls):
+            raise ValueError(f"RemoteFile {self.name!r}: urls must be a tuple of URL strings, "
+                             f"got {self.urls!r}")
         if not self.urls:
             raise ValueError(f"RemoteFile {self.name!r}: urls must not be empty")
         digests = {k: v.lower() for k, v in (("md5", self.md5), ("sha256", self.sha256)) if v}
@@ -108,6 +111,7 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
     repository when the package runs from a checkout, else ``~/.cache/companion``.
     """
     if root is not None:
+        _check_path("root", root)
         return Path(root).expanduser()
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser()
@@ -127,6 +131,7 @@ def mirror_dir(mirror: str | os.PathLike[str] | None = None) -> Path | None:
     value = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     if value is None:
         return None
+    _check_path(source, value)
     if str(value).strip() == "":
         raise ValueError("mirror='' names no folder; pass None to use no mirror")
     path = Path(value).expanduser()
@@ -136,6 +141,11 @@ def mirror_dir(mirror: str | os.PathLike[str] | None = None) -> Path | None:
             "one sub-folder per data set (e.g. omniglot/, mnist/), each with a SHA256SUMS file"
         )
     return path
+
+
+def _check_path(name: str, value: object) -> None:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a folder path (str or pathlib.Path), got {value!r}")
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
@@ -238,6 +248,9 @@ def fetch(
             (including attempts whose bytes had the wrong checksum; the message lists each).
         FileNotFoundError: the file is missing and ``download_missing`` is False.
     """
+    if not isinstance(remote, RemoteFile):
+        raise ValueError(f"remote must be a RemoteFile (e.g. OMNIGLOT_FILES['background']), got "
+                         f"{remote!r}")
     local_mirror = mirror_dir(mirror)
     if local_mirror is not None:
         found = _from_mirror(remote, local_mirror)
@@ -283,12 +296,12 @@ def download(
     Raises:
         DownloadError: every attempt failed; the message lists each failure.
     """
-    if retries < 1:
-        raise ValueError(f"retries must be >= 1, got {retries}")
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    if backoff < 0:
-        raise ValueError(f"backoff must be >= 0 seconds, got {backoff}")
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 1:
+        raise ValueError(f"retries must be an int >= 1, got {retries!r}")
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not isinstance(backoff, (int, float)) or isinstance(backoff, bool) or not backoff >= 0:
+        raise ValueError(f"backoff must be >= 0 seconds, got {backoff!r}")
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []

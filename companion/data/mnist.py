@@ -82,7 +82,7 @@ def load_mnist(
 
     Ink is 255 and background 0, as in Omniglot after :func:`load_omniglot`.
     """
-    if split not in MNIST_FILES:
+    if not isinstance(split, str) or split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     images_file, labels_file = (
         fetch(f, root=root, mirror=mirror, download_missing=download, progress=progress)

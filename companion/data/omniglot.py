@@ -126,27 +126,31 @@ def load_omniglot(
         >>> train.num_classes, train.images.shape
         (4112, torch.Size([82240, 1, 28, 28]))
     """
-    if split not in OMNIGLOT_SPLITS:
+    if not isinstance(split, str) or split not in OMNIGLOT_SPLITS:
         raise ValueError(f"split must be one of {OMNIGLOT_SPLITS}, got {split!r}")
     if not isinstance(image_size, int) or not 8 <= image_size <= 105:
         raise ValueError(f"image_size must be an int from 8 to 105, got {image_size!r}")
+    lake = split in ("background", "evaluation")
+    rots = _check_rotations(rotations) if lake else ()  # every argument checked before loading
+    if not lake and rotations is not None:
+        raise ValueError(f"rotations is fixed by the Vinyals split {split!r}; leave it None")
     get = functools.partial(fetch, root=root, mirror=mirror, download_missing=download,
                             progress=progress)
     chars = _load_characters(image_size, get, data_dir(root), progress)
     index = {name: i for i, name in enumerate(chars.names)}
-    if split in ("background", "evaluation"):
-        rots = _check_rotations(rotations)
+    if lake:
         wanted = [n for n, bg in zip(chars.names, chars.background, strict=True)
                   if bool(bg) == (split == "background")]
         classes = [(name, rot) for name in wanted for rot in rots]
     else:
-        if rotations is not None:
-            raise ValueError(f"rotations is fixed by the Vinyals split {split!r}; leave it None")
         classes = _read_vinyals(get(VINYALS_FILES[split]), index)
     return _build(chars, index, classes, f"omniglot/{split}")
 
 
 def _check_rotations(rotations: Sequence[int] | None) -> tuple[int, ...]:
+    if rotations is not None and (isinstance(rotations, (str, bytes))
+                                  or not isinstance(rotations, Sequence)):
+        raise ValueError(f"rotations must be a sequence such as (0, 90), got {rotations!r}")
     rots = (0,) if rotations is None else tuple(rotations)
     if not rots or len(set(rots)) != len(rots) or any(r not in _ROTATIONS for r in rots):
         raise ValueError(f"rotations must be distinct values from {_ROTATIONS}, got {rotations!r}")

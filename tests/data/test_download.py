@@ -224,3 +224,23 @@ def test_a_rebuilt_mirror_file_is_checked_against_its_list_only(tmp_path, data_r
     (root / "set" / "file.bin").write_bytes(b"changed")
     with pytest.raises(ChecksumError, match="sha256 is"):
         fetch(rebuilt, mirror=root)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"retries": "3"}, "retries must be an int"), ({"retries": 2.5}, "retries must be an int"),
+    ({"timeout": "60"}, "timeout must be"), ({"backoff": None}, "backoff must be"),
+])
+def test_download_argument_types(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        download(_remote("http://127.0.0.1:9/"), tmp_path / "x", **kwargs)
+
+
+def test_fetch_argument_types(tmp_path, data_root):
+    with pytest.raises(ValueError, match="remote must be a RemoteFile"):
+        fetch("file.bin")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mirror must be a folder path"):
+        fetch(_remote("http://127.0.0.1:9/"), mirror=123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="root must be a folder path"):
+        data_dir(123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="urls must be a tuple of URL strings"):
+        RemoteFile("a", "b", "http://x/a", md5="0" * 32)  # type: ignore[arg-type]

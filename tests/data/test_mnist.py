@@ -53,6 +53,8 @@ def test_read_idx_rejects_truncated_gzip(tmp_path):
 def test_bad_split_and_ndim(tmp_path):
     with pytest.raises(ValueError, match="split"):
         load_mnist("validation")
+    with pytest.raises(ValueError, match="split"):
+        load_mnist(["test"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ndim"):
         read_idx(tmp_path / "x.gz", 2)
 

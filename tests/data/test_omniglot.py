@@ -256,6 +256,9 @@ def test_a_binary_checksum_list_is_corrupt_data(fake_mirror, data_root):
     ({"rotations": (0, 0)}, "rotations"),
     ({"rotations": ()}, "rotations"),
     ({"split": "train", "rotations": (0,)}, "fixed by the Vinyals split"),
+    ({"rotations": 90}, "rotations must be a sequence"),
+    ({"rotations": "090"}, "rotations must be a sequence"),
+    ({"split": ["test"]}, "split must be one of"),
 ])
 def test_bad_arguments(fake_mirror, data_root, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -344,3 +347,9 @@ def test_real_download_path_against_local_http_server(mirror, http_server, data_
     downloaded = sorted(p.name for p in (data_root / "omniglot").rglob("*") if p.is_file())
     assert downloaded == ["images_background.zip", "images_evaluation.zip",
                           "omniglot-28px.npz", "test.txt"]
+
+
+def test_arguments_are_checked_before_any_file_is_needed(data_root, no_mirror):
+    """A bad argument is reported as such, not as a missing file or after a long decode."""
+    with pytest.raises(ValueError, match="rotations must be distinct"):
+        load_omniglot("background", rotations=(45,), download=False)
