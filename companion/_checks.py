@@ -133,10 +133,10 @@ def check_inputs_and_labels(x_name: str, x: object, y_name: str, y: object, *,
     return x, y
 
 
-def output_width(model: torch.nn.Module, x: Tensor) -> int | None:
-    """Size of the last dimension of ``model(x)``, found by a forward pass on the ``meta``
-    device (shapes only: no arithmetic, no memory, no random numbers drawn). None if the
-    model cannot run on ``meta`` tensors or its output is not a tensor."""
+def output_shape(model: torch.nn.Module, x: Tensor) -> torch.Size | None:
+    """The shape of ``model(x)``, found by a forward pass on the ``meta`` device (shapes
+    only: no arithmetic, no memory, no random numbers drawn). None if the model cannot run on
+    ``meta`` tensors or its output is not a tensor."""
     from torch.func import functional_call
 
     state = {k: torch.empty_like(v, device="meta")
@@ -145,7 +145,13 @@ def output_width(model: torch.nn.Module, x: Tensor) -> int | None:
         out = functional_call(model, state, (torch.empty_like(x, device="meta"),))
     except Exception:  # an op without a meta kernel (or any other failure): no check
         return None
-    return int(out.shape[-1]) if isinstance(out, Tensor) and out.ndim >= 1 else None
+    return out.shape if isinstance(out, Tensor) else None
+
+
+def output_width(model: torch.nn.Module, x: Tensor) -> int | None:
+    """Size of the last dimension of ``model(x)`` (see :func:`output_shape`), or None."""
+    shape = output_shape(model, x)
+    return int(shape[-1]) if shape is not None and len(shape) >= 1 else None
 
 
 def check_labels_fit(name: str, labels: Tensor, n_outputs: int | None) -> None:
@@ -168,6 +174,17 @@ def check_task_data(model: torch.nn.Module, task: str, x_name: str, x: object, y
     x, y = check_inputs_and_labels(x_name, x, y_name, y, classification=classification)
     if classification:
         check_labels_fit(y_name, y, output_width(model, x))
+    else:
+        check_targets_fit(model, x_name, x, y_name, y)
+
+
+def check_targets_fit(model: torch.nn.Module, x_name: str, x: Tensor, y_name: str,
+                      y: Tensor) -> None:
+    """Regression targets must have the shape of the predictions (no silent broadcasting)."""
+    shape = output_shape(model, x)
+    if shape is not None and shape != y.shape:
+        raise ValueError(f"{y_name} has shape {tuple(y.shape)} but the model's predictions for "
+                         f"{x_name} have shape {tuple(shape)}; give one target per output")
 
 
 def check_overrides(config_type: type, overrides: dict[str, object]) -> None:

@@ -34,6 +34,7 @@ from companion._checks import (
     check_overrides,
     check_positive_float,
     check_positive_int,
+    check_targets_fit,
     check_task_data,
     output_width,
     task_loss,
@@ -221,6 +222,8 @@ class MAML(nn.Module):
         else:
             check_finite("batch.support_y", batch.support_y)
             check_finite("batch.query_y", batch.query_y)
+            check_targets_fit(self.model, "batch.support_x", batch.support_x[0],
+                              "batch.support_y", batch.support_y[0])
         if params is None:
             params = self.params()
         else:
@@ -284,6 +287,8 @@ def adaptation_curve(maml: MAML, batch: EpisodeBatch, max_steps: int) -> Tensor:
     """
     check_non_negative_int("max_steps", max_steps)
     maml._check_batch(batch)
+    for name in ("support_x", "support_y", "query_x", "query_y"):
+        check_finite(f"batch.{name}", getattr(batch, name))
     batch = batch.to(next(maml.model.parameters()).device)
     params = {k: v.detach() for k, v in maml.params().items()}
     lr = maml.inner_lr()

@@ -41,6 +41,9 @@ class MatchingNetwork(MetricLearner):
     def __init__(self, encoder: nn.Module, *, embedding_dim: int | None = None,
                  fce: bool = False, fce_steps: int = 5, scale: float = 1.0) -> None:
         super().__init__()
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(f"encoder must be an nn.Module (e.g. Conv4()), got "
+                             f"{type(encoder).__name__}")
         check_bool("fce", fce)
         if fce and embedding_dim is None:
             raise ValueError("fce=True needs embedding_dim, the size of the encoder's output")
@@ -62,6 +65,10 @@ class MatchingNetwork(MetricLearner):
         n_support = support_x.shape[0]
         z = self.encoder(torch.cat([support_x, query_x])).flatten(1)  # [n_s + n_q, d]
         g, f = z[:n_support], z[n_support:]
+        if self.fce and z.shape[1] != self.query_lstm.input_size:
+            raise ValueError(f"the encoder's embeddings have {z.shape[1]} dimensions, but "
+                             f"embedding_dim={self.query_lstm.input_size}; build the network "
+                             f"with embedding_dim={z.shape[1]}")
         if self.fce:
             g = self._support_context(g)
             f = self._query_context(f, g)

@@ -77,8 +77,11 @@ class MetricLearner(nn.Module, ABC):
         for name, t in (("support_x", support_x), ("support_y", support_y),
                         ("query_x", query_x)):
             check_tensor(name, t)
-        if support_x.ndim < 1 or support_y.ndim < 1 or query_x.ndim < 1:
-            raise ValueError("support_x, support_y and query_x need an example dimension")
+        if support_x.ndim < 2 or query_x.ndim < 2:
+            raise ValueError(f"support_x and query_x must be [n, *input_shape] (at least 2-D), "
+                             f"got shapes {tuple(support_x.shape)} and {tuple(query_x.shape)}")
+        if support_y.ndim < 1:
+            raise ValueError("support_y must be a 1-D tensor of class labels")
         if support_x.shape[0] != support_y.shape[0]:
             raise ValueError(f"{support_x.shape[0]} support inputs but {support_y.shape[0]} "
                              "labels")

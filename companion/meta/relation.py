@@ -68,6 +68,9 @@ class RelationNetwork(MetricLearner):
                 query_x: Tensor) -> Tensor:
         n_support, n_query = support_x.shape[0], query_x.shape[0]
         z = self.encoder(torch.cat([support_x, query_x]))  # [n_s + n_q, C, H, W]
+        if z.ndim != 4:
+            raise ValueError(f"the encoder must return feature maps [n, C, H, W] (e.g. "
+                             f"Conv4(flatten=False)), got shape {tuple(z.shape)}")
         feature_shape = z.shape[1:]
         one_hot = F.one_hot(support_labels, n_way).to(z.dtype)  # [n_s, n_way]
         classes = (one_hot.T @ z[:n_support].flatten(1)).view(n_way, *feature_shape)  # sum

@@ -8,7 +8,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from companion.models.init import init_from_seed, keep_global_rng
 
@@ -48,3 +49,15 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         if seed is not None:
             init_from_seed(self, seed)
+        self.in_features = in_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim < 1 or x.shape[-1] != self.in_features:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be [..., {self.in_features}] (in_features), got {got}")
+        weight = self[0].weight  # the fast weight under functional_call
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"x is {x.dtype} but the model's weights are {weight.dtype}: "
+                             f"convert x with x.to({weight.dtype}) (or the model with "
+                             f".to({x.dtype}))")
+        return super().forward(x)

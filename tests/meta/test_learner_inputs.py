@@ -169,3 +169,32 @@ def test_regression_targets_must_be_finite_floats():
     batch = EpisodeBatch(x[None], torch.full((1, 4, 1), float("inf")), x[None], x[None])
     with pytest.raises(ValueError, match=r"batch\.support_y holds NaN or infinite"):
         maml.meta_loss(batch)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_regression_targets_must_match_the_predictions(name):
+    cls = MAML if name == "maml" else Reptile
+    learner = cls(MLP(1, (8,), 2, seed=0), task="regression")
+    x = torch.linspace(-1, 1, 4)[:, None]
+    with pytest.raises(ValueError, match=r"has shape \(4, 1\) but the model's predictions"):
+        learner.adapt(x, torch.zeros(4, 1), steps=1)
+    batch = EpisodeBatch(x[None], torch.zeros(1, 4, 1), x[None], torch.zeros(1, 4, 1))
+    with pytest.raises(ValueError, match=r"has shape \(\d+, 1\) but the model's predictions"):
+        learner.meta_loss(batch)
+
+
+def test_adaptation_curve_refuses_non_finite_inputs():
+    from companion.meta.maml import adaptation_curve
+
+    maml = MAML(MLP(1, (8,), 1, seed=0), task="regression")
+    x = torch.linspace(-1, 1, 4)[None, :, None]
+    batch = EpisodeBatch(x.clone().fill_(float("nan")), x, x, x)
+    with pytest.raises(ValueError, match=r"batch\.support_x holds NaN"):
+        adaptation_curve(maml, batch, 1)
+
+
+def test_mlp_inputs_must_fit_the_first_layer():
+    with pytest.raises(ValueError, match=r"x must be \[\.\.\., 1\] \(in_features\)"):
+        MAML(MLP(1, (4,), 2)).forward(torch.rand(3, 2))
+    with pytest.raises(ValueError, match="convert x"):
+        MLP(1, (4,), 2)(torch.rand(3, 1, dtype=torch.float64))

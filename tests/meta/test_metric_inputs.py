@@ -121,3 +121,41 @@ def test_matching_arguments(kwargs, message):
 def test_relation_module_arguments(kwargs):
     with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be a positive int"):
         relation_module(**kwargs)
+
+
+def test_encoders_must_be_modules():
+    with pytest.raises(ValueError, match=r"encoder must be an nn\.Module"):
+        PrototypicalNetwork(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"encoder must be an nn\.Module"):
+        MatchingNetwork(lambda x: x)  # type: ignore[arg-type]
+
+
+def test_fce_embedding_dim_must_match_the_encoder():
+    net = MatchingNetwork(nn.Identity(), fce=True, embedding_dim=4)
+    with pytest.raises(ValueError, match="embeddings have 3 dimensions, but embedding_dim=4"):
+        net(torch.rand(2, 3), torch.arange(2), torch.rand(2, 3))
+
+
+def test_relation_network_needs_feature_maps():
+    net = RelationNetwork(Conv4(hidden_channels=4, seed=0),
+                          relation_module(in_channels=8, hidden_channels=4))
+    ep = _episode()
+    with pytest.raises(ValueError, match=r"feature maps \[n, C, H, W\]"):
+        net.predict(ep)
+
+
+def test_inputs_need_an_example_and_a_feature_dimension():
+    with pytest.raises(ValueError, match="at least 2-D"):
+        NearestNeighbour()(torch.rand(2), torch.arange(2), torch.rand(2))
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    (torch.tensor([0, 1, 5]), "labels must be int64 in 0 .. n_way-1"),
+    (torch.tensor([0.0, 1.0, 1.0]), "labels must be int64"),
+    (torch.tensor([0, 1]), r"expected embeddings \[n, d\] and labels \[n\]"),
+])
+def test_class_prototypes_arguments(labels, message):
+    from companion.meta import class_prototypes
+
+    with pytest.raises(ValueError, match=message):
+        class_prototypes(torch.rand(3, 2), labels, 2)
