@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -133,19 +134,31 @@ def check_inputs_and_labels(x_name: str, x: object, y_name: str, y: object, *,
     return x, y
 
 
+_SHAPES: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, torch.Size | None]] = (
+    weakref.WeakKeyDictionary())
+
+
 def output_shape(model: torch.nn.Module, x: Tensor) -> torch.Size | None:
     """The shape of ``model(x)``, found by a forward pass on the ``meta`` device (shapes
     only: no arithmetic, no memory, no random numbers drawn). None if the model cannot run on
-    ``meta`` tensors or its output is not a tensor."""
+    ``meta`` tensors or its output is not a tensor.
+
+    Remembered per model, input shape and dtype, parameter shapes and train/eval mode, so a
+    training loop pays for the meta forward pass once."""
     from torch.func import functional_call
 
-    state = {k: torch.empty_like(v, device="meta")
-             for k, v in [*model.named_parameters(), *model.named_buffers()]}
-    try:
-        out = functional_call(model, state, (torch.empty_like(x, device="meta"),))
-    except Exception:  # an op without a meta kernel (or any other failure): no check
-        return None
-    return out.shape if isinstance(out, Tensor) else None
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    key = (tuple(x.shape), x.dtype, model.training,
+           tuple((k, tuple(v.shape)) for k, v in tensors))
+    known = _SHAPES.setdefault(model, {})
+    if key not in known:
+        state = {k: torch.empty_like(v, device="meta") for k, v in tensors}
+        try:
+            out = functional_call(model, state, (torch.empty_like(x, device="meta"),))
+            known[key] = out.shape if isinstance(out, Tensor) else None
+        except Exception:  # an op without a meta kernel (or any other failure): no check
+            known[key] = None
+    return known[key]
 
 
 def output_width(model: torch.nn.Module, x: Tensor) -> int | None:
@@ -195,3 +208,19 @@ def check_overrides(config_type: type, overrides: dict[str, object]) -> None:
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ValueError(f"unknown {config_type.__name__} field(s) {unknown}; allowed: {allowed}")
+
+
+def check_batch_data(model: torch.nn.Module, task: str, support_x: Tensor, support_y: Tensor,
+                     query_x: Tensor, query_y: Tensor) -> None:
+    """A validated batch of tasks (``[n_tasks, n, ...]``, e.g. an ``EpisodeBatch``'s fields)
+    for ``model``: finite inputs (and targets), and labels or targets that fit the model's
+    outputs (checked on the first task; query labels are among the support's)."""
+    check_finite("batch.support_x", support_x)
+    check_finite("batch.query_x", query_x)
+    if task == "classification":
+        check_labels_fit("batch.support_y", support_y, output_width(model, support_x[0]))
+    else:
+        check_finite("batch.support_y", support_y)
+        check_finite("batch.query_y", query_y)
+        check_targets_fit(model, "batch.support_x", support_x[0], "batch.support_y",
+                          support_y[0])

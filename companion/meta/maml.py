@@ -26,17 +26,15 @@ from torch.func import functional_call, vmap
 
 from companion._checks import (
     TASKS,
+    check_batch_data,
     check_bool,
     check_finite,
     check_finite_output,
-    check_labels_fit,
     check_non_negative_int,
     check_overrides,
     check_positive_float,
     check_positive_int,
-    check_targets_fit,
     check_task_data,
-    output_width,
     task_loss,
 )
 from companion.data.episode import Episode, EpisodeBatch
@@ -214,16 +212,8 @@ class MAML(nn.Module):
                 finite-difference check); must match the model's names and shapes.
         """
         self._check_batch(batch)
-        check_finite("batch.support_x", batch.support_x)
-        check_finite("batch.query_x", batch.query_x)
-        if self.config.task == "classification":  # query labels are among the support's
-            check_labels_fit("batch.support_y", batch.support_y,
-                             output_width(self.model, batch.support_x[0]))
-        else:
-            check_finite("batch.support_y", batch.support_y)
-            check_finite("batch.query_y", batch.query_y)
-            check_targets_fit(self.model, "batch.support_x", batch.support_x[0],
-                              "batch.support_y", batch.support_y[0])
+        check_batch_data(self.model, self.config.task, batch.support_x, batch.support_y,
+                         batch.query_x, batch.query_y)
         if params is None:
             params = self.params()
         else:

@@ -25,16 +25,15 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from companion._checks import (
+    check_batch_data,
     check_finite,
     check_finite_output,
-    check_labels_fit,
     check_non_negative_int,
     check_overrides,
     check_positive_float,
     check_positive_int,
     check_seed,
     check_task_data,
-    output_width,
     task_loss,
 )
 from companion.data.episode import Episode, EpisodeBatch
@@ -195,11 +194,8 @@ class Reptile(nn.Module):
         """
         if not isinstance(batch, EpisodeBatch):
             raise ValueError(f"meta_loss needs an EpisodeBatch, got {type(batch).__name__}")
-        check_finite("batch.support_x", batch.support_x)
-        check_finite("batch.query_x", batch.query_x)
-        if self.config.task == "classification":  # query labels are among the support's
-            check_labels_fit("batch.support_y", batch.support_y,
-                             output_width(self.model, batch.support_x[0]))
+        check_batch_data(self.model, self.config.task, batch.support_x, batch.support_y,
+                         batch.query_x, batch.query_y)
         phi = self.params()
         total = {k: torch.zeros_like(v) for k, v in phi.items()}
         losses = []

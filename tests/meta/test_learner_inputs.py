@@ -198,3 +198,24 @@ def test_mlp_inputs_must_fit_the_first_layer():
         MAML(MLP(1, (4,), 2)).forward(torch.rand(3, 2))
     with pytest.raises(ValueError, match="convert x"):
         MLP(1, (4,), 2)(torch.rand(3, 1, dtype=torch.float64))
+
+
+def test_output_shape_is_a_shape_only_forward_pass_that_follows_the_model():
+    from companion._checks import output_shape
+
+    model = _conv4(5)
+    x = torch.rand(4, 1, 28, 28)
+    dropout = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Dropout(0.5))
+    before = torch.random.get_rng_state()
+    assert output_shape(dropout, torch.ones(2, 3)) == (2, 6)
+    assert output_shape(model, x) == (4, 5)
+    assert torch.equal(torch.random.get_rng_state(), before)  # no random numbers drawn
+    with torch.random.fork_rng(devices=[]):
+        model.head = torch.nn.Linear(model.embedding_dim, 8)  # a new head is seen at once
+    assert output_shape(model, x) == (4, 8)
+
+    class NoMeta(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(x.tolist())  # needs real data
+
+    assert output_shape(NoMeta(), x) is None  # no check possible, no error either
