@@ -31,6 +31,17 @@ class ImageClassDataset:
     name: str = "dataset"
 
     def __post_init__(self) -> None:
+        for field, value in (("images", self.images), ("labels", self.labels)):
+            if not isinstance(value, Tensor):
+                raise ValueError(f"{field} must be a torch.Tensor, got {type(value).__name__}")
+        if isinstance(self.class_names, (str, bytes)) or not isinstance(
+                self.class_names, Sequence) or not all(isinstance(c, str)
+                                                       for c in self.class_names):
+            raise ValueError(f"class_names must be a sequence of str (one per class), got "
+                             f"{self.class_names!r:.80}")
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a str, got {self.name!r}")
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError(
                 f"images must be a uint8 tensor [N, C, H, W], got {self.images.dtype} "
@@ -65,12 +76,20 @@ class ImageClassDataset:
 
     def to(self, device: torch.device | str) -> ImageClassDataset:
         """The same data on another device (e.g. the GPU, so episodes are sampled there)."""
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got "
+                             f"{device!r}") from err
         return ImageClassDataset(
             self.images.to(device), self.labels.to(device), self.class_names, self.name
         )
 
     def subset(self, classes: Sequence[int], name: str | None = None) -> ImageClassDataset:
         """Keep only ``classes`` (indices into ``class_names``), relabelled ``0 .. len - 1``."""
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in classes):
+            raise ValueError(f"classes must be a sequence of int class indices, got {classes!r}")
         keep = torch.as_tensor(list(classes), dtype=torch.int64)
         if keep.numel() == 0 or len(set(keep.tolist())) != keep.numel():
             raise ValueError("classes must be a non-empty sequence of distinct class indices")

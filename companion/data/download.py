@@ -5,7 +5,10 @@ this order:
 
 1. a **local mirror** (argument ``mirror=`` or the environment variable
    ``COMPANION_DATA_MIRROR``): a folder with one sub-folder per data set, each holding the files
-   and a ``SHA256SUMS`` list. The file is used in place after its SHA-256 matches that list.
+   and a ``SHA256SUMS`` list. The file is used in place after its SHA-256 matches that list
+   and, unless the file is one that mirrors rebuild (``exact_mirror=False``, Omniglot's
+   archives), every published checksum too; a rebuilt file is checked by its loader after
+   decoding (counts of classes and images).
 2. a file already downloaded into ``root`` whose checksums match the known upstream ones;
 3. a **download** from the official URLs (tried in order, ``retries`` rounds), streamed into a
    temporary file next to the target, verified, and only then renamed into place. An interrupted
@@ -75,6 +78,10 @@ class RemoteFile:
         urls: official download locations, tried in order.
         md5: upstream MD5 (hex), if published.
         sha256: upstream SHA-256 (hex), if known.
+        exact_mirror: a mirror's copy must be byte-identical with the official file, so it is
+            checked against ``md5``/``sha256`` as well as the mirror's own list. False for
+            files that mirrors may rebuild with other bytes (Omniglot's archives, see
+            ``data/omniglot/README.md``); the loader then checks the decoded content.
     """
 
     name: str
@@ -82,9 +89,13 @@ class RemoteFile:
     urls: tuple[str, ...]
     md5: str | None = None
     sha256: str | None = None
+    exact_mirror: bool = True
     digests: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.urls, tuple) or not all(isinstance(u, str) for u in self.urls):
+            raise ValueError(f"RemoteFile {self.name!r}: urls must be a tuple of URL strings, "
+                             f"got {self.urls!r}")
         if not self.urls:
             raise ValueError(f"RemoteFile {self.name!r}: urls must not be empty")
         digests = {k: v.lower() for k, v in (("md5", self.md5), ("sha256", self.sha256)) if v}
@@ -100,6 +111,7 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
     repository when the package runs from a checkout, else ``~/.cache/companion``.
     """
     if root is not None:
+        _check_path("root", root)
         return Path(root).expanduser()
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser()
@@ -119,6 +131,7 @@ def mirror_dir(mirror: str | os.PathLike[str] | None = None) -> Path | None:
     value = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     if value is None:
         return None
+    _check_path(source, value)
     if str(value).strip() == "":
         raise ValueError("mirror='' names no folder; pass None to use no mirror")
     path = Path(value).expanduser()
@@ -130,19 +143,40 @@ def mirror_dir(mirror: str | os.PathLike[str] | None = None) -> Path | None:
     return path
 
 
+def _check_path(name: str, value: object) -> None:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a folder path (str or pathlib.Path), got {value!r}")
+
+
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.new(algorithm)
+    return _file_digests(path, (algorithm,))[algorithm]
+
+
+def _file_digests(path: str | os.PathLike[str], algorithms: Iterable[str]) -> dict[str, str]:
+    """Several hex digests of a file in one pass over its bytes."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+            for h in hashes.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashes.items()}
 
 
 def read_checksum_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parse a ``sha256sum``/``md5sum`` style file into ``{file name: hex digest}``."""
+    """Parse a ``sha256sum``/``md5sum`` style file into ``{file name: hex digest}``.
+
+    Raises:
+        CorruptDataError: the file is not UTF-8 text or a line is not ``<digest>  <file>``.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptDataError(f"{path} is not a text checksum list ({err}); restore it "
+                               "(e.g. from the mirror's source) or regenerate it with "
+                               "sha256sum") from err
     sums: dict[str, str] = {}
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split(maxsplit=1)
@@ -154,8 +188,9 @@ def read_checksum_file(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _verify(path: Path, digests: dict[str, str], what: str) -> None:
+    actual_digests = _file_digests(path, digests)
     for algorithm, expected in digests.items():
-        actual = file_digest(path, algorithm)
+        actual = actual_digests[algorithm]
         if actual != expected:
             raise ChecksumError(
                 f"{what}: {algorithm} is {actual}, expected {expected}. The file is corrupt or "
@@ -174,11 +209,25 @@ def _from_mirror(remote: RemoteFile, mirror: Path) -> Path | None:
     sums = read_checksum_file(sums_file)
     if remote.name not in sums:
         raise ChecksumError(f"mirror file {candidate} is not listed in {sums_file}")
-    _verify(candidate, {"sha256": sums[remote.name]}, f"mirror file {candidate}")
-    if remote.sha256 is not None and sums[remote.name] != remote.sha256:
-        raise ChecksumError(f"mirror file {candidate} matches its own {sums_file}, but not the "
-                            f"published SHA-256 {remote.sha256}: it is not the official file")
+    official = remote.digests if remote.exact_mirror else {}
+    actual = _file_digests(candidate, {"sha256", *official})  # one pass over the bytes
+    if actual["sha256"] != sums[remote.name]:
+        raise ChecksumError(
+            f"mirror file {candidate}: sha256 is {actual['sha256']}, expected "
+            f"{sums[remote.name]} (its {sums_file}). The file is corrupt or not the published "
+            "version."
+        )
+    for algorithm in sorted(official, key=lambda a: a != "sha256"):  # SHA-256 first
+        expected = official[algorithm]
+        if actual[algorithm] != expected:
+            raise ChecksumError(
+                f"mirror file {candidate} matches its own {sums_file}, but not the published "
+                f"{_NAMES[algorithm]} {expected}: it is not the official file"
+            )
     return candidate
+
+
+_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
 
 
 def fetch(
@@ -199,6 +248,9 @@ def fetch(
             (including attempts whose bytes had the wrong checksum; the message lists each).
         FileNotFoundError: the file is missing and ``download_missing`` is False.
     """
+    if not isinstance(remote, RemoteFile):
+        raise ValueError(f"remote must be a RemoteFile (e.g. OMNIGLOT_FILES['background']), got "
+                         f"{remote!r}")
     local_mirror = mirror_dir(mirror)
     if local_mirror is not None:
         found = _from_mirror(remote, local_mirror)
@@ -244,12 +296,12 @@ def download(
     Raises:
         DownloadError: every attempt failed; the message lists each failure.
     """
-    if retries < 1:
-        raise ValueError(f"retries must be >= 1, got {retries}")
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    if backoff < 0:
-        raise ValueError(f"backoff must be >= 0 seconds, got {backoff}")
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 1:
+        raise ValueError(f"retries must be an int >= 1, got {retries!r}")
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not isinstance(backoff, (int, float)) or isinstance(backoff, bool) or not backoff >= 0:
+        raise ValueError(f"backoff must be >= 0 seconds, got {backoff!r}")
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []

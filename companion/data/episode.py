@@ -38,8 +38,14 @@ def _check_pair(support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: 
             f"support and query inputs differ in shape: {tuple(support_x.shape[b:])} vs "
             f"{tuple(query_x.shape[b:])}"
         )
+    if support_x.dtype != query_x.dtype:
+        raise ValueError(f"support_x and query_x must have the same dtype, got {support_x.dtype} "
+                         f"and {query_x.dtype}; convert one (e.g. query_x.to({support_x.dtype}))")
     if support_y.dtype != query_y.dtype or support_y.shape[b:] != query_y.shape[b:]:
         raise ValueError("support_y and query_y must share dtype and per-example shape")
+    if not support_y.dtype.is_floating_point and support_y.dtype != torch.int64:
+        raise ValueError(f"class labels (support_y, query_y) must be int64, got "
+                         f"{support_y.dtype}; use .long()")
     devices = {t.device for t in (support_x, support_y, query_x, query_y)}
     if len(devices) != 1:
         raise ValueError(f"all episode tensors must be on one device, got {devices}")
@@ -92,7 +98,8 @@ class Episode:
     def __post_init__(self) -> None:
         _check_pair(self.support_x, self.support_y, self.query_x, self.query_y, batch_dims=0)
         if self.classes is not None and (
-            not self.is_classification or self.classes.shape != (self.n_way,)
+            not isinstance(self.classes, Tensor) or not self.is_classification
+            or self.classes.shape != (self.n_way,)
         ):
             raise ValueError("classes must be a [n_way] tensor, for classification episodes")
 
@@ -134,6 +141,8 @@ class EpisodeBatch:
         _check_pair(self.support_x, self.support_y, self.query_x, self.query_y, batch_dims=1)
         if self.support_x.shape[0] != self.query_x.shape[0]:
             raise ValueError("support and query must have the same number of tasks")
+        if self.classes is not None and not isinstance(self.classes, Tensor):
+            raise ValueError("classes must be a [n_tasks, n_way] tensor or None")
 
     @staticmethod
     def stack(episodes: Sequence[Episode]) -> EpisodeBatch:
@@ -143,6 +152,9 @@ class EpisodeBatch:
         """
         if len(episodes) == 0:
             raise ValueError("cannot stack an empty list of episodes")
+        wrong = [type(ep).__name__ for ep in episodes if not isinstance(ep, Episode)]
+        if wrong:
+            raise ValueError(f"episodes must be Episode objects, got {wrong[0]}")
         first = episodes[0]
         for i, ep in enumerate(episodes):
             for f in ("support_x", "support_y", "query_x", "query_y"):

@@ -19,7 +19,7 @@ import torch
 from companion.data.dataset import ImageClassDataset
 from companion.data.download import CorruptDataError, RemoteFile, fetch
 
-__all__ = ["MNIST_FILES", "load_mnist", "read_idx"]
+__all__ = ["MNIST_FILES", "MNIST_SIZES", "load_mnist", "read_idx"]
 
 _URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 
@@ -40,6 +40,8 @@ MNIST_FILES = {
                 "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
     ),
 }
+# images per split (LeCun et al.; data/mnist/README.md), checked after decoding
+MNIST_SIZES = {"train": 60_000, "test": 10_000}
 _MAGIC = {3: 2051, 1: 2049}  # number of dimensions -> IDX magic for unsigned bytes
 
 
@@ -80,7 +82,7 @@ def load_mnist(
 
     Ink is 255 and background 0, as in Omniglot after :func:`load_omniglot`.
     """
-    if split not in MNIST_FILES:
+    if not isinstance(split, str) or split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     images_file, labels_file = (
         fetch(f, root=root, mirror=mirror, download_missing=download, progress=progress)
@@ -90,6 +92,11 @@ def load_mnist(
     if len(images) != len(labels) or labels.max(initial=0) > 9:
         raise CorruptDataError(f"MNIST {split}: {len(images)} images but {len(labels)} labels "
                                "(or a label outside 0-9)")
+    if images.shape[1:] != (28, 28) or len(images) != MNIST_SIZES[split]:
+        raise CorruptDataError(
+            f"{images_file} holds {len(images)} images of {images.shape[1]}x{images.shape[2]} "
+            f"pixels, but the published MNIST {split} set has {MNIST_SIZES[split]} of 28x28: it "
+            "is not the right file (check the mirror, or delete it to download it again)")
     return ImageClassDataset(
         images=torch.from_numpy(images.copy()).unsqueeze(1),
         labels=torch.from_numpy(labels.astype(np.int64)),

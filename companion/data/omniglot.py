@@ -23,6 +23,7 @@ import functools
 import io
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ from companion.data.download import (
 )
 from companion.utils import atomic_write
 
-__all__ = ["OMNIGLOT_FILES", "OMNIGLOT_SPLITS", "VINYALS_FILES", "load_omniglot"]
+__all__ = ["OMNIGLOT_COUNTS", "OMNIGLOT_FILES", "OMNIGLOT_SPLITS", "VINYALS_FILES",
+           "load_omniglot"]
 
 _UPSTREAM = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 _UPSTREAM_ALT = "https://github.com/brendenlake/omniglot/raw/master/python/"
@@ -56,12 +58,12 @@ OMNIGLOT_FILES = {
     "background": RemoteFile(
         "images_background.zip", "omniglot",
         (_UPSTREAM + "images_background.zip", _UPSTREAM_ALT + "images_background.zip"),
-        md5="68d2efa1b9178cc56df9314c21c6e718",
+        md5="68d2efa1b9178cc56df9314c21c6e718", exact_mirror=False,  # mirrors rebuild it
     ),
     "evaluation": RemoteFile(
         "images_evaluation.zip", "omniglot",
         (_UPSTREAM + "images_evaluation.zip", _UPSTREAM_ALT + "images_evaluation.zip"),
-        md5="6b91aef0f799c5bb55b94e3f2daec811",
+        md5="6b91aef0f799c5bb55b94e3f2daec811", exact_mirror=False,
     ),
 }
 VINYALS_FILES = {
@@ -75,6 +77,8 @@ VINYALS_FILES = {
     }.items()
 }
 OMNIGLOT_SPLITS = ("background", "evaluation", "train", "val", "trainval", "test")
+# (alphabets, characters, images) of each archive (Lake et al. 2015; data/omniglot/README.md)
+OMNIGLOT_COUNTS = {"background": (30, 964, 19_280), "evaluation": (20, 659, 13_180)}
 _DECODER_VERSION = 1
 _DRAWERS = 20
 _ROTATIONS = (0, 90, 180, 270)
@@ -122,27 +126,31 @@ def load_omniglot(
         >>> train.num_classes, train.images.shape
         (4112, torch.Size([82240, 1, 28, 28]))
     """
-    if split not in OMNIGLOT_SPLITS:
+    if not isinstance(split, str) or split not in OMNIGLOT_SPLITS:
         raise ValueError(f"split must be one of {OMNIGLOT_SPLITS}, got {split!r}")
     if not isinstance(image_size, int) or not 8 <= image_size <= 105:
         raise ValueError(f"image_size must be an int from 8 to 105, got {image_size!r}")
+    lake = split in ("background", "evaluation")
+    rots = _check_rotations(rotations) if lake else ()  # every argument checked before loading
+    if not lake and rotations is not None:
+        raise ValueError(f"rotations is fixed by the Vinyals split {split!r}; leave it None")
     get = functools.partial(fetch, root=root, mirror=mirror, download_missing=download,
                             progress=progress)
     chars = _load_characters(image_size, get, data_dir(root), progress)
     index = {name: i for i, name in enumerate(chars.names)}
-    if split in ("background", "evaluation"):
-        rots = _check_rotations(rotations)
+    if lake:
         wanted = [n for n, bg in zip(chars.names, chars.background, strict=True)
                   if bool(bg) == (split == "background")]
         classes = [(name, rot) for name in wanted for rot in rots]
     else:
-        if rotations is not None:
-            raise ValueError(f"rotations is fixed by the Vinyals split {split!r}; leave it None")
         classes = _read_vinyals(get(VINYALS_FILES[split]), index)
     return _build(chars, index, classes, f"omniglot/{split}")
 
 
 def _check_rotations(rotations: Sequence[int] | None) -> tuple[int, ...]:
+    if rotations is not None and (isinstance(rotations, (str, bytes))
+                                  or not isinstance(rotations, Sequence)):
+        raise ValueError(f"rotations must be a sequence such as (0, 90), got {rotations!r}")
     rots = (0,) if rotations is None else tuple(rotations)
     if not rots or len(set(rots)) != len(rots) or any(r not in _ROTATIONS for r in rots):
         raise ValueError(f"rotations must be distinct values from {_ROTATIONS}, got {rotations!r}")
@@ -151,7 +159,11 @@ def _check_rotations(rotations: Sequence[int] | None) -> tuple[int, ...]:
 
 def _read_vinyals(path: Path, index: dict[str, int]) -> list[tuple[str, int]]:
     classes = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptDataError(f"{path} is not a text list of classes ({err})") from err
+    for line_no, line in enumerate(text.splitlines(), 1):
         match = _CLASS_LINE.match(line.strip())
         if not match or int(match["rot"]) not in _ROTATIONS:
             raise CorruptDataError(f"{path}:{line_no}: expected 'Alphabet/characterNN/rotDDD'")
@@ -185,13 +197,16 @@ def _load_characters(image_size: int, get: Callable[[RemoteFile], Path], root: P
     key = "|".join([f"v{_DECODER_VERSION}", f"{image_size}px"]
                    + [file_digest(p) for p in archives.values()])
     cache = root / "omniglot" / "cache" / f"omniglot-{image_size}px.npz"
-    if cache.is_file():
-        try:
+    try:
+        if cache.is_file():
             with np.load(cache, allow_pickle=False) as z:
                 if str(z["key"]) == key:
-                    return _Characters(z["images"], tuple(z["names"].tolist()), z["background"])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # unreadable cache: decode again and overwrite it
+                    chars = _Characters(z["images"], tuple(z["names"].tolist()),
+                                        z["background"])
+                    _check_counts(chars, archives)
+                    return chars
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # unreadable cache: decode again and overwrite it
     decoded = [_decode_archive(archives[s], image_size, progress) for s in ("background",
                                                                            "evaluation")]
     chars = _Characters(
@@ -199,10 +214,33 @@ def _load_characters(image_size: int, get: Callable[[RemoteFile], Path], root: P
         names=tuple(decoded[0][1] + decoded[1][1]),
         background=np.array([True] * len(decoded[0][1]) + [False] * len(decoded[1][1])),
     )
-    with atomic_write(cache) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=chars.images, names=np.array(chars.names),
-                 background=chars.background, key=np.array(key))
+    _check_counts(chars, archives)
+    try:
+        with atomic_write(cache) as tmp, open(tmp, "wb") as f:
+            np.savez(f, images=chars.images, names=np.array(chars.names),
+                     background=chars.background, key=np.array(key))
+    except OSError as err:  # e.g. a read-only data folder: the cache is only an optimisation
+        warnings.warn(f"could not write the decoded Omniglot cache {cache} ({err}); using the "
+                      "images decoded in memory, which are decoded again on the next load. "
+                      "Pass root= (or set COMPANION_DATA_DIR) to a writable folder to keep "
+                      "them.", stacklevel=3)
     return chars
+
+
+def _check_counts(chars: _Characters, archives: dict[str, Path]) -> None:
+    """Each archive must hold the published numbers of alphabets, characters and images: a
+    mirror checked only against its own SHA256SUMS could hold another archive."""
+    for split, expected in OMNIGLOT_COUNTS.items():
+        names = [n for n, bg in zip(chars.names, chars.background, strict=True)
+                 if bool(bg) == (split == "background")]
+        found = (len({n.split("/")[0] for n in names}), len(names), len(names) * _DRAWERS)
+        if found != expected:
+            raise CorruptDataError(
+                f"{archives[split]} holds {found[0]} alphabets, {found[1]} characters and "
+                f"{found[2]} images, but the published {split} set has {expected[0]}, "
+                f"{expected[1]} and {expected[2]}: it is not the right archive (check the "
+                "mirror, or delete the file to download it again)"
+            )
 
 
 def _decode_archive(path: Path, size: int, progress: bool) -> tuple[np.ndarray, list[str]]:

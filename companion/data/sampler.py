@@ -76,6 +76,13 @@ class EpisodeSampler:
         transform: Callable[[Tensor], Tensor] | None = None,
         shuffle: bool = False,
     ) -> None:
+        if not isinstance(dataset, ImageClassDataset):
+            raise ValueError(f"dataset must be an ImageClassDataset (e.g. load_omniglot(...)), "
+                             f"got {type(dataset).__name__}; wrap tensors as "
+                             "ImageClassDataset(images, labels, class_names)")
+        if transform is not None and not callable(transform):
+            raise ValueError(f"transform must be a function of a [n, C, H, W] batch or None, "
+                             f"got {transform!r}")
         self.n_way = check_positive_int("n_way", n_way)
         self.n_shot = check_positive_int("n_shot", n_shot)
         self.n_query = check_positive_int("n_query", n_query)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from companion._checks import check_positive_int, generator_from
+from companion._checks import check_generator, check_positive_int, generator_from
 from companion.data.episode import EpisodeBatch
 
 __all__ = ["Sinusoid", "SinusoidSampler", "SinusoidTasks"]
@@ -103,7 +103,7 @@ class SinusoidTasks:
     def _uniform(lo_hi: tuple[float, float], shape: tuple[int, ...],
                  generator: torch.Generator) -> Tensor:
         lo, hi = lo_hi
-        return lo + (hi - lo) * torch.rand(shape, generator=generator)
+        return lo + (hi - lo) * torch.rand(shape, generator=check_generator(generator))
 
 
 @dataclass

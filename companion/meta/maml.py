@@ -26,9 +26,15 @@ from torch.func import functional_call, vmap
 
 from companion._checks import (
     TASKS,
+    check_batch_data,
+    check_bool,
+    check_finite,
+    check_finite_output,
     check_non_negative_int,
+    check_overrides,
     check_positive_float,
     check_positive_int,
+    check_task_data,
     task_loss,
 )
 from companion.data.episode import Episode, EpisodeBatch
@@ -65,6 +71,10 @@ class MAMLConfig:
         check_positive_float("inner_lr", self.inner_lr)
         check_positive_int("inner_steps", self.inner_steps)
         check_positive_int("eval_inner_steps", self.eval_inner_steps)
+        check_bool("first_order", self.first_order)
+        check_bool("learn_inner_lr", self.learn_inner_lr)
+        if not isinstance(self.head, str) or not self.head:
+            raise ValueError(f"head must be the name of a sub-module, got {self.head!r}")
         for name, value, allowed in (("adapt", self.adapt, ("all", "head")),
                                      ("task", self.task, TASKS),
                                      ("batching", self.batching, BATCHING)):
@@ -90,6 +100,11 @@ class MAML(nn.Module):
     def __init__(self, model: nn.Module, config: MAMLConfig | None = None,
                  **overrides: Any) -> None:
         super().__init__()
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+        if config is not None and not isinstance(config, MAMLConfig):
+            raise ValueError(f"config must be a MAMLConfig or None, got {type(config).__name__}")
+        check_overrides(MAMLConfig, overrides)
         self.config = replace(config or MAMLConfig(), **overrides)
         self.model = model
         names = [name for name, _ in model.named_parameters()]
@@ -137,7 +152,13 @@ class MAML(nn.Module):
         """Fast weights after ``steps`` inner steps on the support set (default: training steps).
 
         Differentiable with respect to the meta-parameters unless ``first_order`` is set.
+
+        Raises:
+            ValueError: non-tensor inputs, a count mismatch, NaN/inf inputs, or labels that are
+                not int64, negative, or beyond the model's outputs.
         """
+        check_task_data(self.model, self.config.task, "support_x", support_x, "support_y",
+                        support_y)
         steps = check_non_negative_int("steps", self.config.inner_steps if steps is None
                                        else steps)
         params = self.params() if params is None else params
@@ -191,6 +212,8 @@ class MAML(nn.Module):
                 finite-difference check); must match the model's names and shapes.
         """
         self._check_batch(batch)
+        check_batch_data(self.model, self.config.task, batch.support_x, batch.support_y,
+                         batch.query_x, batch.query_y)
         if params is None:
             params = self.params()
         else:
@@ -213,12 +236,19 @@ class MAML(nn.Module):
         Nothing is tracked for the meta-gradient; the adaptation itself still uses gradients.
         ``transductive=False`` classifies each query alone with the support set (see
         :func:`companion.meta.functional.predict_queries`).
+
+        Raises:
+            ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
+                predictions from finite inputs (adaptation diverged, or NaN weights).
         """
+        if not isinstance(episode, Episode):
+            raise ValueError(f"predict needs an Episode, got {type(episode).__name__}")
+        check_finite("episode.query_x", episode.query_x)  # the support is checked by adapt
         steps = self.config.eval_inner_steps if steps is None else steps
         params = {k: v.detach() for k, v in self.params().items()}
         fast = self.adapt(episode.support_x, episode.support_y, steps=steps, params=params)
-        return predict_queries(self.model, fast, episode.support_x, episode.query_x,
-                               transductive=transductive)
+        return check_finite_output("predictions", predict_queries(
+            self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
 
     def _check_batch(self, batch: EpisodeBatch) -> None:
         if not isinstance(batch, EpisodeBatch):
@@ -247,6 +277,8 @@ def adaptation_curve(maml: MAML, batch: EpisodeBatch, max_steps: int) -> Tensor:
     """
     check_non_negative_int("max_steps", max_steps)
     maml._check_batch(batch)
+    for name in ("support_x", "support_y", "query_x", "query_y"):
+        check_finite(f"batch.{name}", getattr(batch, name))
     batch = batch.to(next(maml.model.parameters()).device)
     params = {k: v.detach() for k, v in maml.params().items()}
     lr = maml.inner_lr()

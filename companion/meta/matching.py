@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import check_bool, check_positive_float, check_positive_int
 from companion.meta.metric import MetricLearner
 
 __all__ = ["MatchingNetwork"]
@@ -40,12 +41,16 @@ class MatchingNetwork(MetricLearner):
     def __init__(self, encoder: nn.Module, *, embedding_dim: int | None = None,
                  fce: bool = False, fce_steps: int = 5, scale: float = 1.0) -> None:
         super().__init__()
-        if fce and (embedding_dim is None or embedding_dim < 1):
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(f"encoder must be an nn.Module (e.g. Conv4()), got "
+                             f"{type(encoder).__name__}")
+        check_bool("fce", fce)
+        if fce and embedding_dim is None:
             raise ValueError("fce=True needs embedding_dim, the size of the encoder's output")
-        if not isinstance(fce_steps, int) or fce_steps < 1:
-            raise ValueError(f"fce_steps must be a positive int, got {fce_steps!r}")
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+        if embedding_dim is not None:
+            check_positive_int("embedding_dim", embedding_dim)
+        check_positive_int("fce_steps", fce_steps)
+        check_positive_float("scale", scale)
         self.encoder = encoder
         self.fce = fce
         self.fce_steps = fce_steps
@@ -60,6 +65,10 @@ class MatchingNetwork(MetricLearner):
         n_support = support_x.shape[0]
         z = self.encoder(torch.cat([support_x, query_x])).flatten(1)  # [n_s + n_q, d]
         g, f = z[:n_support], z[n_support:]
+        if self.fce and z.shape[1] != self.query_lstm.input_size:
+            raise ValueError(f"the encoder's embeddings have {z.shape[1]} dimensions, but "
+                             f"embedding_dim={self.query_lstm.input_size}; build the network "
+                             f"with embedding_dim={z.shape[1]}")
         if self.fce:
             g = self._support_context(g)
             f = self._query_context(f, g)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import check_finite, check_finite_output, check_same_kind, check_tensor
 from companion.data.episode import Episode, EpisodeBatch
 
 __all__ = ["MetricLearner", "remap_labels"]
@@ -67,15 +68,35 @@ class MetricLearner(nn.Module, ABC):
         """``[n_query, n_way]`` scores; ``support_labels`` are already ``0 .. n_way-1``."""
 
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
-        """Scores of every query for every support class (columns: sorted class labels)."""
+        """Scores of every query for every support class (columns: sorted class labels).
+
+        Raises:
+            ValueError: non-tensor arguments, mismatched counts, shapes, dtypes or devices,
+                NaN or infinite inputs, or (with finite inputs) non-finite scores.
+        """
+        for name, t in (("support_x", support_x), ("support_y", support_y),
+                        ("query_x", query_x)):
+            check_tensor(name, t)
+        if support_x.ndim < 2 or query_x.ndim < 2:
+            raise ValueError(f"support_x and query_x must be [n, *input_shape] (at least 2-D), "
+                             f"got shapes {tuple(support_x.shape)} and {tuple(query_x.shape)}")
+        if support_y.ndim < 1:
+            raise ValueError("support_y must be a 1-D tensor of class labels")
         if support_x.shape[0] != support_y.shape[0]:
             raise ValueError(f"{support_x.shape[0]} support inputs but {support_y.shape[0]} "
                              "labels")
         if support_x.shape[1:] != query_x.shape[1:]:
             raise ValueError(f"support and query inputs differ in shape: "
                              f"{tuple(support_x.shape[1:])} vs {tuple(query_x.shape[1:])}")
+        check_same_kind("support_x", support_x, "query_x", query_x)
+        if support_y.device != support_x.device:
+            raise ValueError(f"support_y is on {support_y.device} but support_x on "
+                             f"{support_x.device}; move them to one device")
+        check_finite("support_x", support_x)
+        check_finite("query_x", query_x)
         classes, labels, _ = remap_labels(support_y)
-        return self._scores(support_x, labels, len(classes), query_x)
+        return check_finite_output("scores", self._scores(support_x, labels, len(classes),
+                                                           query_x))
 
     @staticmethod
     def classes_of(support_y: Tensor) -> Tensor:
@@ -99,6 +120,13 @@ class MetricLearner(nn.Module, ABC):
 
     def episode_loss(self, episode: Episode) -> tuple[Tensor, Tensor]:
         """Loss and accuracy on one episode's queries."""
+        if not isinstance(episode, Episode):
+            raise ValueError(f"episode_loss needs an Episode, got {type(episode).__name__}")
+        check_finite("episode.support_x", episode.support_x)
+        check_finite("episode.query_x", episode.query_x)
+        return self._episode_loss(episode)
+
+    def _episode_loss(self, episode: Episode) -> tuple[Tensor, Tensor]:
         _, support, query = remap_labels(episode.support_y, episode.query_y)
         assert query is not None
         scores = self._scores(episode.support_x, support, int(support.max()) + 1,
@@ -110,11 +138,16 @@ class MetricLearner(nn.Module, ABC):
         """Mean query loss over the batch's episodes, and their mean accuracy."""
         if not isinstance(batch, EpisodeBatch):
             raise ValueError(f"meta_loss needs an EpisodeBatch, got {type(batch).__name__}")
-        pairs = [self.episode_loss(episode) for episode in batch]
+        check_finite("batch.support_x", batch.support_x)  # one check for the whole batch
+        check_finite("batch.query_x", batch.query_x)
+        pairs = [self._episode_loss(episode) for episode in batch]
         return (torch.stack([p[0] for p in pairs]).mean(),
                 {"accuracy": torch.stack([p[1] for p in pairs]).mean()})
 
     @torch.no_grad()
     def predict(self, episode: Episode) -> Tensor:
         """Query scores for an episode (for :func:`companion.evaluate`)."""
+        if not isinstance(episode, Episode):
+            raise ValueError(f"predict needs an Episode (e.g. sampler.sample()), got "
+                             f"{type(episode).__name__}")
         return self(episode.support_x, episode.support_y, episode.query_x)

@@ -32,6 +32,12 @@ def class_prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
     Returns:
         ``[n_way, d]``.
     """
+    if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
+        raise ValueError(f"expected embeddings [n, d] and labels [n], got "
+                         f"{tuple(embeddings.shape)} and {tuple(labels.shape)}")
+    if labels.dtype != torch.int64 or labels.numel() == 0 or int(labels.min()) < 0 or int(
+            labels.max()) >= n_way:
+        raise ValueError(f"labels must be int64 in 0 .. n_way-1 = {n_way - 1}")
     one_hot = F.one_hot(labels, n_way).to(embeddings.dtype)  # [n, n_way]
     counts = one_hot.sum(0)  # [n_way]
     if (counts == 0).any():
@@ -57,6 +63,9 @@ class PrototypicalNetwork(MetricLearner):
 
     def __init__(self, encoder: nn.Module, *, distance: str = "squared_euclidean") -> None:
         super().__init__()
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(f"encoder must be an nn.Module (e.g. Conv4()), got "
+                             f"{type(encoder).__name__}")
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
         self.encoder = encoder

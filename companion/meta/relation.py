@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion._checks import check_positive_int
 from companion.meta.metric import MetricLearner
 from companion.models.conv4 import Conv4, conv_block
 
@@ -27,6 +28,9 @@ def relation_module(in_channels: int = 128, hidden_channels: int = 64, hidden_un
     Shapes:
         ``[P, in_channels, feature_size, feature_size]`` -> ``[P, 1]`` in ``[0, 1]``.
     """
+    for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
+                        ("hidden_units", hidden_units), ("feature_size", feature_size)):
+        check_positive_int(name, value)
     side = feature_size // 2 // 2
     if side < 1:
         raise ValueError(f"feature_size must be >= 4 for two 2x2 poolings, got {feature_size}")
@@ -64,6 +68,9 @@ class RelationNetwork(MetricLearner):
                 query_x: Tensor) -> Tensor:
         n_support, n_query = support_x.shape[0], query_x.shape[0]
         z = self.encoder(torch.cat([support_x, query_x]))  # [n_s + n_q, C, H, W]
+        if z.ndim != 4:
+            raise ValueError(f"the encoder must return feature maps [n, C, H, W] (e.g. "
+                             f"Conv4(flatten=False)), got shape {tuple(z.shape)}")
         feature_shape = z.shape[1:]
         one_hot = F.one_hot(support_labels, n_way).to(z.dtype)  # [n_s, n_way]
         classes = (one_hot.T @ z[:n_support].flatten(1)).view(n_way, *feature_shape)  # sum

@@ -25,10 +25,15 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from companion._checks import (
+    check_batch_data,
+    check_finite,
+    check_finite_output,
     check_non_negative_int,
+    check_overrides,
     check_positive_float,
     check_positive_int,
     check_seed,
+    check_task_data,
     task_loss,
 )
 from companion.data.episode import Episode, EpisodeBatch
@@ -64,6 +69,11 @@ class ReptileConfig:
             raise ValueError(f"inner_steps must be a positive int (k >= 1), got "
                              f"{self.inner_steps!r}")
         check_positive_int("eval_inner_steps", self.eval_inner_steps)
+        for name in ("outer_lr", "final_outer_lr"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a number (outer_lr in (0, 1], final_outer_lr "
+                                 f"in [0, outer_lr]), got {value!r}")
         for name in ("inner_batch_size", "eval_inner_batch_size"):
             value = getattr(self, name)
             if value is not None:
@@ -97,6 +107,12 @@ class Reptile(nn.Module):
     def __init__(self, model: nn.Module, config: ReptileConfig | None = None, *,
                  seed: int = 0, **overrides: Any) -> None:
         super().__init__()
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+        if config is not None and not isinstance(config, ReptileConfig):
+            raise ValueError(f"config must be a ReptileConfig or None, got "
+                             f"{type(config).__name__}")
+        check_overrides(ReptileConfig, overrides)
         self.config = replace(config or ReptileConfig(), **overrides)
         self.model = model
         if not any(True for _ in model.parameters()):
@@ -139,7 +155,12 @@ class Reptile(nn.Module):
         drawn with ``generator`` (default: the training generator). With an Adam inner loop,
         ``adam_state`` is continued and updated (default: a copy of the persistent state, so
         the persistent statistics are left unchanged).
+
+        Raises:
+            ValueError: non-tensor inputs, a count mismatch, NaN/inf inputs, or labels that are
+                not int64, negative, or beyond the model's outputs.
         """
+        check_task_data(self.model, self.config.task, "x", x, "y", y)
         if adam_state is None and self.config.inner_optimizer == "adam":
             adam_state = self.inner_adam_state()
         steps = check_non_negative_int("steps", self.config.inner_steps if steps is None
@@ -173,6 +194,8 @@ class Reptile(nn.Module):
         """
         if not isinstance(batch, EpisodeBatch):
             raise ValueError(f"meta_loss needs an EpisodeBatch, got {type(batch).__name__}")
+        check_batch_data(self.model, self.config.task, batch.support_x, batch.support_y,
+                         batch.query_x, batch.query_y)
         phi = self.params()
         total = {k: torch.zeros_like(v) for k, v in phi.items()}
         losses = []
@@ -214,13 +237,22 @@ class Reptile(nn.Module):
         seeded afresh on every call, and an Adam inner loop starts from a copy of the
         persistent statistics, so a prediction depends only on the learner's state and the
         episode (never on how much validation ran before).
+
+        Raises:
+            ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
+                predictions from finite inputs (adaptation diverged, or NaN weights).
         """
+        if not isinstance(episode, Episode):
+            raise ValueError(f"predict needs an Episode, got {type(episode).__name__}")
+        check_task_data(self.model, self.config.task, "episode.support_x", episode.support_x,
+                        "episode.support_y", episode.support_y)  # named as the caller knows them
+        check_finite("episode.query_x", episode.query_x)
         steps = self.config.eval_inner_steps if steps is None else steps
         fast = self.adapt(episode.support_x, episode.support_y, steps=steps,
                           batch_size=self.config.eval_inner_batch_size,
                           generator=torch.Generator().manual_seed(self.eval_seed))
-        return predict_queries(self.model, fast, episode.support_x, episode.query_x,
-                               transductive=transductive)
+        return check_finite_output("predictions", predict_queries(
+            self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
 
 
 def _key(name: str) -> str:

@@ -1,7 +1,8 @@
 """Models: the Conv-4 backbone, an MLP, and normalisation safe under ``torch.func``."""
 
 from companion.models.conv4 import Conv4, conv_block
+from companion.models.init import init_from_seed
 from companion.models.mlp import MLP
 from companion.models.norm import BatchStatNorm2d, make_norm2d
 
-__all__ = ["MLP", "BatchStatNorm2d", "Conv4", "conv_block", "make_norm2d"]
+__all__ = ["MLP", "BatchStatNorm2d", "Conv4", "conv_block", "init_from_seed", "make_norm2d"]

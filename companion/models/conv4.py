@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import itertools
 
+import torch
 from torch import Tensor, nn
 
+from companion._checks import check_bool, check_positive_int
+from companion.models.init import init_from_seed, keep_global_rng
 from companion.models.norm import make_norm2d
 
 __all__ = ["Conv4", "conv_block"]
@@ -21,6 +24,9 @@ def conv_block(in_channels: int, out_channels: int, norm: str,
                pool: bool = True) -> nn.Sequential:
     """[conv3x3 (padding 1), norm, ReLU, maxpool 2x2]; pooling halves height and width
     (rounding down)."""
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("out_channels", out_channels)
+    check_bool("pool", pool)
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         make_norm2d(norm, out_channels),
@@ -46,6 +52,10 @@ class Conv4(nn.Module):
             do not).
         flatten: return ``[N, embedding_dim]`` (default) or the feature maps
             ``[N, *feature_shape]`` (needs ``n_classes=None``).
+        seed: if given, the weights are drawn from ``torch.Generator().manual_seed(seed)``
+            (PyTorch's default distributions; see :func:`companion.models.init.init_from_seed`),
+            so the same seed gives the same network and torch's global generator is left
+            untouched. None (default): torch's usual initialisation from the global generator.
 
     Shapes:
         x: ``[N, in_channels, image_size, image_size]`` -> ``[N, embedding_dim]``,
@@ -62,36 +72,58 @@ class Conv4(nn.Module):
         norm: str = "batch_stats",
         pool: tuple[bool, bool, bool, bool] = (True, True, True, True),
         flatten: bool = True,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
                             ("image_size", image_size)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if n_classes is not None and n_classes < 1:
-            raise ValueError(f"n_classes must be >= 1 or None, got {n_classes}")
-        if len(pool) != 4:
-            raise ValueError(f"pool needs one flag per block (4), got {pool!r}")
+            check_positive_int(name, value)
+        if n_classes is not None and (not isinstance(n_classes, int)
+                                      or isinstance(n_classes, bool) or n_classes < 1):
+            raise ValueError(f"n_classes must be a positive int or None, got {n_classes!r}")
+        if (not isinstance(pool, (tuple, list)) or len(pool) != 4
+                or not all(isinstance(p, bool) for p in pool)):
+            raise ValueError(f"pool needs one True/False flag per block (4), got {pool!r}")
+        check_bool("flatten", flatten)
         if not flatten and n_classes is not None:
             raise ValueError("flatten=False returns feature maps; it cannot have a head")
-        channels = [in_channels] + [hidden_channels] * 4
-        blocks = [conv_block(c_in, c_out, norm, p)
-                  for (c_in, c_out), p in zip(itertools.pairwise(channels), pool, strict=True)]
-        self.features = nn.Sequential(*blocks, nn.Flatten() if flatten else nn.Identity())
         side = image_size
         for p in pool:
             side = side // 2 if p else side
         if side < 1:
             raise ValueError(f"image_size={image_size} is too small for {sum(pool)} 2x2 "
                              "poolings")
+        channels = [in_channels] + [hidden_channels] * 4
         self.feature_shape = (hidden_channels, side, side)
         self.embedding_dim = hidden_channels * side * side
-        self.head = nn.Linear(self.embedding_dim, n_classes) if n_classes else None
+        with keep_global_rng(seed is not None):
+            blocks = [conv_block(c_in, c_out, norm, p) for (c_in, c_out), p in
+                      zip(itertools.pairwise(channels), pool, strict=True)]
+            self.features = nn.Sequential(*blocks, nn.Flatten() if flatten else nn.Identity())
+            self.head = nn.Linear(self.embedding_dim, n_classes) if n_classes else None
+        if seed is not None:
+            init_from_seed(self, seed)
+        self.in_channels = in_channels
         self.image_size = image_size
 
+    def _first_conv(self) -> nn.Conv2d:
+        block = self.features[0]
+        assert isinstance(block, nn.Sequential) and isinstance(block[0], nn.Conv2d)
+        return block[0]
+
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            raise ValueError(f"expected [N, C, {self.image_size}, {self.image_size}] images, "
-                             f"got {tuple(x.shape)}")
+        if not isinstance(x, Tensor):
+            raise ValueError(f"x must be a tensor of images, got {type(x).__name__}")
+        if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.image_size, self.image_size):
+            raise ValueError(f"expected [N, {self.in_channels}, {self.image_size}, "
+                             f"{self.image_size}] images, got {tuple(x.shape)}")
+        weight = self._first_conv().weight  # the fast weight under functional_call
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"x is {x.dtype} but the model's weights are {weight.dtype}: "
+                             f"convert the images with x.to({weight.dtype}) (or the model "
+                             f"with .to({x.dtype}))")
+        if x.device != weight.device:
+            raise ValueError(f"x is on {x.device} but the model is on {weight.device}: move "
+                             "one of them")
         z = self.features(x)  # [N, embedding_dim]
         return self.head(z) if self.head is not None else z

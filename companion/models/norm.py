@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from companion._checks import check_positive_float, check_positive_int
+
 __all__ = ["BatchStatNorm2d", "make_norm2d"]
 
 NORMS = ("batch_stats", "batch", "none")
@@ -31,17 +33,16 @@ class BatchStatNorm2d(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
-        if num_features < 1:
-            raise ValueError(f"num_features must be >= 1, got {num_features}")
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
+        check_positive_int("num_features", num_features)
+        check_positive_float("eps", eps)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.weight.shape[0]:
-            raise ValueError(f"expected [N, {self.weight.shape[0]}, H, W], got {tuple(x.shape)}")
+        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"expected [N, {self.weight.shape[0]}, H, W], got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
         var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)  # [C], [C]
         scale = self.weight * torch.rsqrt(var + self.eps)  # [C]
         shift = self.bias - mean * scale  # [C]

@@ -11,6 +11,7 @@ import pytest
 
 from companion.data.download import (
     ChecksumError,
+    CorruptDataError,
     DownloadError,
     RemoteFile,
     data_dir,
@@ -192,3 +193,54 @@ def test_data_dir_order(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_DATA_DIR", str(tmp_path / "env"))
     assert data_dir(tmp_path / "arg") == tmp_path / "arg"
     assert data_dir() == tmp_path / "env"
+
+
+def test_a_binary_checksum_list_is_corrupt_data(tmp_path, data_root):
+    root = _mirror(tmp_path, None)
+    (root / "set" / "SHA256SUMS").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 20)
+    with pytest.raises(CorruptDataError, match="not a text checksum list"):
+        fetch(_remote("http://127.0.0.1:9/"), mirror=root)
+    with pytest.raises(CorruptDataError, match="not a text checksum list"):
+        read_checksum_file(root / "set" / "SHA256SUMS")
+
+
+def test_mirror_must_match_the_published_md5_when_only_md5_is_known(tmp_path, data_root):
+    other = b"not the official bytes"
+    root = _mirror(tmp_path, f"{hashlib.sha256(other).hexdigest()}  file.bin\n")
+    (root / "set" / "file.bin").write_bytes(other)
+    md5_only = dataclasses.replace(_remote("http://127.0.0.1:9/"), sha256=None)
+    with pytest.raises(ChecksumError, match="published MD5"):
+        fetch(md5_only, mirror=root)
+
+
+def test_a_rebuilt_mirror_file_is_checked_against_its_list_only(tmp_path, data_root):
+    """exact_mirror=False (Omniglot's archives): the mirror's list decides; the loader checks
+    the decoded content. The list must still match the bytes."""
+    other = b"rebuilt bytes"
+    root = _mirror(tmp_path, f"{hashlib.sha256(other).hexdigest()}  file.bin\n")
+    (root / "set" / "file.bin").write_bytes(other)
+    rebuilt = dataclasses.replace(_remote("http://127.0.0.1:9/"), exact_mirror=False)
+    assert fetch(rebuilt, mirror=root) == root / "set" / "file.bin"
+    (root / "set" / "file.bin").write_bytes(b"changed")
+    with pytest.raises(ChecksumError, match="sha256 is"):
+        fetch(rebuilt, mirror=root)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"retries": "3"}, "retries must be an int"), ({"retries": 2.5}, "retries must be an int"),
+    ({"timeout": "60"}, "timeout must be"), ({"backoff": None}, "backoff must be"),
+])
+def test_download_argument_types(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        download(_remote("http://127.0.0.1:9/"), tmp_path / "x", **kwargs)
+
+
+def test_fetch_argument_types(tmp_path, data_root):
+    with pytest.raises(ValueError, match="remote must be a RemoteFile"):
+        fetch("file.bin")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mirror must be a folder path"):
+        fetch(_remote("http://127.0.0.1:9/"), mirror=123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="root must be a folder path"):
+        data_dir(123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="urls must be a tuple of URL strings"):
+        RemoteFile("a", "b", "http://x/a", md5="0" * 32)  # type: ignore[arg-type]

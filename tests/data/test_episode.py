@@ -41,6 +41,13 @@ def test_regression_episode():
     ({"support_y": torch.zeros(6, 1, dtype=torch.long),
       "query_y": torch.zeros(6, 1, dtype=torch.long)}, "shape \\[n\\]"),
     ({"classes": torch.tensor([4, 5])}, "classes"),
+    ({"classes": [4, 5, 6]}, "classes must be a"),
+    ({"query_x": torch.randn(6, 5, dtype=torch.float64)},
+     "support_x and query_x must have the same dtype"),
+    ({"support_y": torch.tensor([0, 0, 1, 1, 2, 2], dtype=torch.int32),
+      "query_y": torch.tensor([0, 1, 2, 0, 1, 2], dtype=torch.int32)}, "must be int64"),
+    ({"support_y": torch.tensor([0, 0, 1, 1, 1, 1]) > 0,
+      "query_y": torch.tensor([0, 1, 1, 0, 1, 1]) > 0}, "must be int64"),
 ])
 def test_invalid_episodes_raise(change, message):
     ep = _episode()
@@ -91,3 +98,15 @@ def test_to_cuda_and_back():
     ep = _episode().to("cuda")
     assert ep.device.type == "cuda" and ep.support_y.device.type == "cuda"
     assert ep.to("cpu").device.type == "cpu"
+
+
+def test_batch_rejects_mixed_input_dtypes_and_non_episodes():
+    ep = _episode()
+    with pytest.raises(ValueError, match="support_x and query_x must have the same dtype"):
+        EpisodeBatch(ep.support_x[None], ep.support_y[None], ep.query_x[None].double(),
+                     ep.query_y[None])
+    with pytest.raises(ValueError, match="episodes must be Episode objects, got Tensor"):
+        EpisodeBatch.stack([ep.support_x])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="classes must be a"):
+        EpisodeBatch(ep.support_x[None], ep.support_y[None], ep.query_x[None],
+                     ep.query_y[None], classes=[[0, 1, 2]])  # type: ignore[arg-type]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from companion.data import CorruptDataError, load_mnist
+from companion.data import ChecksumError, CorruptDataError, load_mnist
+from companion.data import mnist as mnist_module
 from companion.data.mnist import read_idx
 
 
@@ -50,5 +53,60 @@ def test_read_idx_rejects_truncated_gzip(tmp_path):
 def test_bad_split_and_ndim(tmp_path):
     with pytest.raises(ValueError, match="split"):
         load_mnist("validation")
+    with pytest.raises(ValueError, match="split"):
+        load_mnist(["test"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ndim"):
         read_idx(tmp_path / "x.gz", 2)
+
+
+def _fake_mirror(tmp_path: Path, n: int, side: int = 28) -> Path:
+    """A mirror whose test files hold ``n`` images and whose SHA256SUMS matches them."""
+    folder = tmp_path / "mirror" / "mnist"
+    folder.mkdir(parents=True)
+    images = _idx(folder / "t10k-images-idx3-ubyte.gz", 2051, [n, side, side],
+                  bytes(n * side * side))
+    labels = _idx(folder / "t10k-labels-idx1-ubyte.gz", 2049, [n], bytes(range(n)))
+    (folder / "SHA256SUMS").write_text(
+        "".join(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}\n"
+                for f in (images, labels)))
+    return folder.parent
+
+
+def _unofficial(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
+    """Treat the fake files as rebuilt mirror copies (not held to the official checksums)."""
+    files = {split: tuple(dataclasses.replace(f, **changes) for f in pair)
+             for split, pair in mnist_module.MNIST_FILES.items()}
+    monkeypatch.setattr(mnist_module, "MNIST_FILES", files)
+
+
+def test_a_mirror_with_the_wrong_number_of_images_is_refused(tmp_path, data_root, monkeypatch):
+    mirror = _fake_mirror(tmp_path, 10)
+    _unofficial(monkeypatch, exact_mirror=False)
+    with pytest.raises(CorruptDataError, match="holds 10 images of 28x28 pixels, but the "
+                                               "published MNIST test set has 10000"):
+        load_mnist("test", mirror=mirror, progress=False)
+    monkeypatch.setattr(mnist_module, "MNIST_SIZES", {"train": 60_000, "test": 10})
+    assert load_mnist("test", mirror=mirror, progress=False).images.shape == (10, 1, 28, 28)
+
+
+def test_a_mirror_with_images_of_another_size_is_refused(tmp_path, data_root, monkeypatch):
+    mirror = _fake_mirror(tmp_path, 10, side=8)
+    _unofficial(monkeypatch, exact_mirror=False)
+    monkeypatch.setattr(mnist_module, "MNIST_SIZES", {"train": 60_000, "test": 10})
+    with pytest.raises(CorruptDataError, match="10 images of 8x8 pixels"):
+        load_mnist("test", mirror=mirror, progress=False)
+
+
+def test_mirror_files_are_held_to_the_official_checksums(tmp_path, data_root):
+    """MNIST files are byte-identical with upstream: a mirror whose list matches its (wrong)
+    files is refused because the official checksums differ."""
+    mirror = _fake_mirror(tmp_path, 10)
+    with pytest.raises(ChecksumError, match=r"matches its own .*, but not the published"):
+        load_mnist("test", mirror=mirror, progress=False)
+
+
+def test_md5_only_files_are_checked_with_md5_in_a_mirror(tmp_path, data_root, monkeypatch):
+    mirror = _fake_mirror(tmp_path, 10)
+    _unofficial(monkeypatch, sha256=None)  # like the training files: only an md5 is published
+    with pytest.raises(ChecksumError, match="published MD5"):
+        load_mnist("test", mirror=mirror, progress=False)

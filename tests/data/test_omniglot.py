@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def _write_sums(folder: Path) -> None:
 def fake_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A mirror with a 2-alphabet background and a 1-alphabet evaluation set, and a split.
 
-    Its split file is not the published one, so the loader is told to expect its bytes."""
+    Its split file is not the published one, so the loader is told to treat it as a rebuilt
+    file (checked against the mirror's list only), and to expect the small archives' counts."""
     root = tmp_path / "mirror"
     folder = root / "omniglot"
     folder.mkdir(parents=True)
@@ -61,8 +63,11 @@ def fake_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                                      "Alpha/character01/rot270\n")
     _write_sums(splits)
     files = dict(omniglot_module.VINYALS_FILES)
-    files["test"] = dataclasses.replace(files["test"], sha256=None, md5="0" * 32)
+    files["test"] = dataclasses.replace(files["test"], sha256=None, md5="0" * 32,
+                                        exact_mirror=False)
     monkeypatch.setattr(omniglot_module, "VINYALS_FILES", files)
+    monkeypatch.setattr(omniglot_module, "OMNIGLOT_COUNTS",
+                        {"background": (2, 3, 60), "evaluation": (1, 2, 40)})
     return root
 
 
@@ -163,7 +168,7 @@ def test_checksum_mismatch_in_mirror_raises(fake_mirror, data_root):
     from companion.data import ChecksumError
 
     (fake_mirror / "omniglot" / "images_evaluation.zip").write_bytes(b"not the listed bytes")
-    with pytest.raises(ChecksumError, match="images_evaluation.zip"):
+    with pytest.raises(ChecksumError, match=r"images_evaluation\.zip"):
         _load(fake_mirror)
 
 
@@ -175,6 +180,74 @@ def test_split_file_with_unknown_character_raises(fake_mirror, data_root):
         _load(fake_mirror, "test")
 
 
+def test_the_wrong_archive_under_the_right_name_is_caught_by_its_counts(fake_mirror, data_root):
+    """A mirror whose SHA256SUMS lists a smaller archive under the full archive's name (as
+    images_background_small1.zip copied to images_background.zip would be) loads nothing."""
+    folder = fake_mirror / "omniglot"
+    _archive(folder / "images_background.zip", "images_background", {"Alpha": 2}, 1)
+    _write_sums(folder)
+    with pytest.raises(CorruptDataError, match=r"images_background.zip holds 1 alphabets, 2 "
+                                               r"characters and 40 images, but the published "
+                                               r"background set has 2, 3 and 60"):
+        _load(fake_mirror)
+    assert not (data_root / "omniglot" / "cache").exists()  # nothing wrong was cached
+
+
+def test_a_cache_with_the_wrong_counts_is_refused(fake_mirror, data_root, monkeypatch):
+    _load(fake_mirror)  # caches the 3 + 2 characters
+    monkeypatch.setattr(omniglot_module, "OMNIGLOT_COUNTS",
+                        {"background": (2, 3, 60), "evaluation": (20, 659, 13_180)})
+    with pytest.raises(CorruptDataError, match=r"images_evaluation\.zip holds 1 alphabets"):
+        _load(fake_mirror)
+
+
+def test_published_counts_are_the_documented_ones():
+    assert omniglot_module.OMNIGLOT_COUNTS == {"background": (30, 964, 19_280),
+                                               "evaluation": (20, 659, 13_180)}
+
+
+def test_mirror_archives_are_not_held_to_the_upstream_md5():
+    """The mirror's archives are rebuilt (other zip metadata, same PNGs): only the counts and
+    the mirror's own list can check them. Byte-identical files are held to the official sums."""
+    assert all(not f.exact_mirror for f in omniglot_module.OMNIGLOT_FILES.values())
+    assert all(f.exact_mirror for f in omniglot_module.VINYALS_FILES.values())
+
+
+def test_a_read_only_cache_folder_warns_and_loads_from_memory(fake_mirror, data_root):
+    blocked = data_root / "omniglot" / "cache"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the cache folder should be")  # writing fails, even as root
+    with pytest.warns(UserWarning, match="could not write the decoded Omniglot cache"):
+        ds = _load(fake_mirror)
+    assert ds.num_classes == 3 and ds.images.shape == (60, 1, 28, 28)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="permissions do not stop root")
+def test_a_read_only_data_folder_warns_and_loads_from_memory(fake_mirror, data_root):
+    data_root.chmod(0o555)
+    try:
+        with pytest.warns(UserWarning, match="could not write the decoded Omniglot cache"):
+            ds = _load(fake_mirror)
+    finally:
+        data_root.chmod(0o755)
+    assert ds.num_classes == 3
+
+
+def test_a_binary_split_file_is_corrupt_data(fake_mirror, data_root):
+    splits = fake_mirror / "omniglot" / "splits" / "vinyals"
+    (splits / "test.txt").write_bytes(bytes(range(128, 256)))
+    _write_sums(splits)
+    with pytest.raises(CorruptDataError, match="not a text list"):
+        _load(fake_mirror, "test")
+
+
+def test_a_binary_checksum_list_is_corrupt_data(fake_mirror, data_root):
+    (fake_mirror / "omniglot" / "SHA256SUMS").write_bytes(b"\xff\xfe\x00binary" * 10)
+    with pytest.raises(CorruptDataError, match="not a text checksum list"):
+        _load(fake_mirror)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"split": "training"}, "split must be one of"),
     ({"image_size": 4}, "image_size"),
@@ -183,6 +256,9 @@ def test_split_file_with_unknown_character_raises(fake_mirror, data_root):
     ({"rotations": (0, 0)}, "rotations"),
     ({"rotations": ()}, "rotations"),
     ({"split": "train", "rotations": (0,)}, "fixed by the Vinyals split"),
+    ({"rotations": 90}, "rotations must be a sequence"),
+    ({"rotations": "090"}, "rotations must be a sequence"),
+    ({"split": ["test"]}, "split must be one of"),
 ])
 def test_bad_arguments(fake_mirror, data_root, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -271,3 +347,9 @@ def test_real_download_path_against_local_http_server(mirror, http_server, data_
     downloaded = sorted(p.name for p in (data_root / "omniglot").rglob("*") if p.is_file())
     assert downloaded == ["images_background.zip", "images_evaluation.zip",
                           "omniglot-28px.npz", "test.txt"]
+
+
+def test_arguments_are_checked_before_any_file_is_needed(data_root, no_mirror):
+    """A bad argument is reported as such, not as a missing file or after a long decode."""
+    with pytest.raises(ValueError, match="rotations must be distinct"):
+        load_omniglot("background", rotations=(45,), download=False)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.data import EpisodeSampler
+from companion.data import EpisodeSampler, ImageClassDataset
 from tests.conftest import make_dataset
 
 
@@ -157,3 +157,49 @@ def test_sampling_from_a_dataset_on_cuda(tiny_dataset):
     sampler = EpisodeSampler(tiny_dataset.to("cuda"), n_way=3, n_shot=1, n_query=2, seed=0)
     ep = sampler.sample()
     assert ep.device.type == "cuda" and ep.support_y.device.type == "cuda"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"generator": 0}, "generator must be a torch.Generator"),
+    ({"generator": "seed", "seed": None}, "generator must be a torch.Generator"),
+    ({"seed": 0, "transform": 1}, "transform must be a function"),
+])
+def test_wrong_types_are_value_errors(tiny_dataset, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EpisodeSampler(tiny_dataset, n_way=2, n_shot=1, n_query=1, **kwargs)
+
+
+def test_a_plain_tensor_is_not_a_dataset(tiny_dataset):
+    with pytest.raises(ValueError, match="dataset must be an ImageClassDataset"):
+        EpisodeSampler(tiny_dataset.images, n_way=2, n_shot=1, n_query=1, seed=0)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"images": [[0]]}, "images must be a torch.Tensor"),
+    ({"labels": [0] * 60}, "labels must be a torch.Tensor"),
+    ({"class_names": "0123456789"}, "class_names must be a sequence of str"),
+    ({"class_names": tuple(range(10))}, "class_names must be a sequence of str"),
+    ({"name": 3}, "name must be a str"),
+])
+def test_dataset_wrong_types(tiny_dataset, change, message):
+    fields = {"images": tiny_dataset.images, "labels": tiny_dataset.labels,
+              "class_names": tiny_dataset.class_names, "name": "x", **change}
+    with pytest.raises(ValueError, match=message):
+        ImageClassDataset(**fields)
+
+
+def test_dataset_accepts_a_list_of_class_names(tiny_dataset):
+    ds = ImageClassDataset(tiny_dataset.images, tiny_dataset.labels,
+                           list(tiny_dataset.class_names))  # type: ignore[arg-type]
+    assert ds.class_names == tiny_dataset.class_names
+
+
+@pytest.mark.parametrize("classes", [[1.5, 2], 3, "ab", [True, 2]])
+def test_subset_needs_int_class_indices(tiny_dataset, classes):
+    with pytest.raises(ValueError, match="classes must be a sequence of int"):
+        tiny_dataset.subset(classes)
+
+
+def test_dataset_to_an_unknown_device(tiny_dataset):
+    with pytest.raises(ValueError, match="device must name a torch device"):
+        tiny_dataset.to("gpu")

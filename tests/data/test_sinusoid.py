@@ -61,3 +61,9 @@ def test_sampler_is_a_task_source():
     assert torch.equal(batch.query_y, again.query_y)
     with pytest.raises(ValueError, match="generator= or seed="):
         SinusoidTasks().sampler(n_support=5, n_query=3)
+
+
+@pytest.mark.parametrize("generator", [0, None, "seed"])
+def test_generator_must_be_a_torch_generator(generator):
+    with pytest.raises(ValueError, match=r"generator must be a torch\.Generator"):
+        SinusoidTasks().sample(2, n_support=3, n_query=3, generator=generator)

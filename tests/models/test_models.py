@@ -96,3 +96,104 @@ def test_norm_rejects_bad_arguments_and_inputs():
         BatchStatNorm2d(0)
     with pytest.raises(ValueError, match="expected"):
         BatchStatNorm2d(3)(torch.randn(2, 4, 2, 2))
+
+
+# ---------------------------------------------------------------- bad input, seeded initialisation
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"in_channels": "1"}, "in_channels must be a positive int"),
+    ({"in_channels": 1.0}, "in_channels must be a positive int"),
+    ({"hidden_channels": 64.0}, "hidden_channels must be a positive int"),
+    ({"image_size": "28"}, "image_size must be a positive int"),
+    ({"n_classes": 5.0}, "n_classes must be a positive int or None"),
+    ({"n_classes": "5"}, "n_classes must be a positive int or None"),
+    ({"n_classes": True}, "n_classes must be a positive int or None"),
+    ({"pool": True}, "pool needs one True/False flag per block"),
+    ({"pool": "abcd"}, "pool needs one True/False flag per block"),
+    ({"flatten": "no"}, "flatten must be True or False"),
+    ({"seed": -1}, "seed must be a non-negative int"),
+    ({"seed": "0"}, "seed must be a non-negative int"),
+])
+def test_conv4_wrong_types_are_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Conv4(**kwargs)
+
+
+@pytest.mark.parametrize(("x", "message"), [
+    ([1.0], "x must be a tensor"),
+    (torch.zeros(2, 3, 28, 28), r"expected \[N, 1, 28, 28\]"),
+    (torch.zeros(2, 1, 28, 28, dtype=torch.uint8), "convert the images"),
+    (torch.zeros(2, 1, 28, 28, dtype=torch.float64), "convert the images"),
+])
+def test_conv4_forward_rejects_wrong_inputs_clearly(x, message):
+    with pytest.raises(ValueError, match=message):
+        Conv4()(x)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((1, 40, 1), "hidden must be a sequence"),
+    ((1, "40", 1), "hidden must be a sequence"),
+    ((True, (40,), 1), "positive ints"),
+    ((1, (40.0,), 1), "positive ints"),
+])
+def test_mlp_wrong_types_are_value_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        MLP(*args)
+
+
+def test_norm_wrong_types_are_value_errors():
+    with pytest.raises(ValueError, match="num_features"):
+        BatchStatNorm2d("3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="eps"):
+        BatchStatNorm2d(3, eps="small")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected"):
+        BatchStatNorm2d(3)([0.0])  # type: ignore[arg-type]
+
+
+def _weights(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("build", [
+    lambda seed: Conv4(n_classes=5, seed=seed),
+    lambda seed: Conv4(norm="batch", seed=seed),
+    lambda seed: MLP(1, (40, 40), 1, seed=seed),
+])
+def test_seeded_models_are_identical_and_leave_the_global_rng_alone(build):
+    before = torch.random.get_rng_state()
+    a, b, c = _weights(build(0)), _weights(build(0)), _weights(build(1))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert a.keys() == b.keys() == c.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert any(not torch.equal(a[n], c[n]) for n in a)
+
+
+@pytest.mark.parametrize("build", [
+    lambda **kw: Conv4(n_classes=5, **kw),
+    lambda **kw: MLP(1, (40, 40), 1, **kw),
+])
+def test_seeded_init_is_torchs_default_init(build):
+    """Same distributions, same order: torch's own init after torch.manual_seed(s) (an
+    independent reference) gives exactly the seeded weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        reference = _weights(build())
+    seeded = _weights(build(seed=3))
+    for name in reference:
+        torch.testing.assert_close(seeded[name], reference[name], rtol=0, atol=0)
+
+
+def test_unseeded_models_still_use_the_global_rng():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        a = _weights(Conv4())
+        b = _weights(Conv4())
+    assert not torch.equal(a["features.0.0.weight"], b["features.0.0.weight"])
+
+
+def test_init_from_seed_refuses_layers_it_cannot_initialise():
+    from companion.models import init_from_seed
+
+    with pytest.raises(ValueError, match="cannot initialise layer '1'"):
+        init_from_seed(nn.Sequential(nn.Linear(2, 2), nn.LSTM(2, 2)), 0)
