@@ -8,16 +8,17 @@ Chapter: MAML (the results tables).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from companion.data import EpisodeBatch, EpisodeSampler, SinusoidTasks
+from companion.engine import evaluate_all
 from companion.experiments.base import ExperimentConfig
 from companion.meta.maml import MAML, adaptation_curve
-from companion.training import evaluate, mean_ci95
+from companion.meta.protocols import BothProtocols
+from companion.training import mean_ci95
 
 __all__ = ["TEST_SEED", "evaluate_adaptation", "evaluate_regression", "fixed_test_sampler",
            "omniglot_protocol", "regression_batch", "robust_summary"]
@@ -42,13 +43,11 @@ def fixed_test_sampler(cfg: ExperimentConfig, data: dict[str, Any], n_way: int |
 
 def evaluate_adaptation(cfg: Any, data: dict[str, Any], learner: Any,
                         progress: bool) -> dict[str, Any]:
-    """Accuracy of a learner that adapts by gradient steps (``predict(episode,
-    transductive=...)``), with all queries in one batch and then each on its own."""
-    accuracy = evaluate(learner, fixed_test_sampler(cfg, data), n_episodes=cfg.test_episodes,
-                        progress=progress)
-    predict = functools.partial(learner.predict, transductive=False)
-    one_by_one = evaluate(predict, fixed_test_sampler(cfg, data),  # the same episodes again
-                          n_episodes=cfg.test_episodes, progress=progress)
+    """Accuracy of a learner that adapts by gradient steps (MAML, Reptile), with all queries
+    in one batch and with each on its own, from one adaptation per test episode."""
+    both = evaluate_all(BothProtocols(learner), fixed_test_sampler(cfg, data),
+                        n_episodes=cfg.test_episodes, progress=progress)
+    accuracy, one_by_one = both["accuracy"], both["accuracy_non_transductive"]
     return {"test": accuracy.to_dict(), "test_non_transductive": one_by_one.to_dict(),
             "protocol": {
                 **omniglot_protocol(cfg), "inner_steps": cfg.eval_inner_steps,

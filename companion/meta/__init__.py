@@ -31,6 +31,7 @@ from companion.meta.optimizees import (
     QuadraticFamily,
     QuadraticProblems,
 )
+from companion.meta.protocols import BothProtocols
 from companion.meta.protonet import PrototypicalNetwork, class_prototypes
 from companion.meta.reference import naive_maml_loss
 from companion.meta.relation import RelationNetwork, relation_module
@@ -40,6 +41,7 @@ from companion.meta.sequence import SequenceLearner
 __all__ = [
     "HIDDEN",
     "MAML",
+    "BothProtocols",
     "InContextLearner",
     "JointTraining",
     "LSTMOptimizer",

@@ -43,8 +43,11 @@ from companion.meta.functional import (
     check_params,
     check_running_stats,
     inner_adapt,
+    named_params,
+    param_key,
     predict_queries,
 )
+from companion.metrics import accuracy
 
 __all__ = ["MAML", "MAMLConfig", "adaptation_curve"]
 
@@ -131,7 +134,7 @@ class MAML(nn.Module):
         if self.config.learn_inner_lr:  # Meta-SGD: one learned rate per weight
             params = dict(model.named_parameters())
             self.inner_lrs = nn.ParameterDict({
-                _key(n): nn.Parameter(torch.full_like(params[n], self.config.inner_lr))
+                param_key(n): nn.Parameter(torch.full_like(params[n], self.config.inner_lr))
                 for n in self.adapt_names
             })
 
@@ -139,12 +142,12 @@ class MAML(nn.Module):
 
     def params(self) -> Params:
         """The meta-parameters of the wrapped model, by name."""
-        return dict(self.model.named_parameters())
+        return named_params(self.model)
 
     def inner_lr(self) -> float | dict[str, Tensor]:
         """The inner learning rate: a float, or per-parameter tensors for Meta-SGD."""
         if self.config.learn_inner_lr:
-            return {n: self.inner_lrs[_key(n)] for n in self.adapt_names}
+            return {n: self.inner_lrs[param_key(n)] for n in self.adapt_names}
         return self.config.inner_lr
 
     def adapt(self, support_x: Tensor, support_y: Tensor, *, steps: int | None = None,
@@ -180,7 +183,7 @@ class MAML(nn.Module):
         out = functional_call(self.model, fast, (qx,))  # [n_query, n_way] or [n_query, ...]
         loss = self.loss_fn(out, qy)
         if self.config.task == "classification":
-            metric = (out.argmax(-1) == qy).float().mean()
+            metric = accuracy(out, qy)
         else:
             metric = loss
         return loss, metric.detach()
@@ -229,6 +232,20 @@ class MAML(nn.Module):
         name = "accuracy" if self.config.task == "classification" else "query_mse"
         return losses.mean(), {name: metrics.mean()}
 
+    def evaluation_weights(self, episode: Episode, steps: int | None = None) -> Params:
+        """The weights adapted to ``episode``'s support set for testing (``eval_inner_steps``
+        steps by default), detached from the meta-parameters; :meth:`predict` applies them.
+
+        Raises:
+            ValueError: as :meth:`adapt` for the support set; NaN/inf queries.
+        """
+        if not isinstance(episode, Episode):
+            raise ValueError(f"predict needs an Episode, got {type(episode).__name__}")
+        check_finite("episode.query_x", episode.query_x)  # the support is checked by adapt
+        steps = self.config.eval_inner_steps if steps is None else steps
+        params = {k: v.detach() for k, v in self.params().items()}
+        return self.adapt(episode.support_x, episode.support_y, steps=steps, params=params)
+
     def predict(self, episode: Episode, steps: int | None = None, *,
                 transductive: bool = True) -> Tensor:
         """Query predictions after ``steps`` (default ``eval_inner_steps``) adaptation steps.
@@ -241,12 +258,7 @@ class MAML(nn.Module):
             ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
                 predictions from finite inputs (adaptation diverged, or NaN weights).
         """
-        if not isinstance(episode, Episode):
-            raise ValueError(f"predict needs an Episode, got {type(episode).__name__}")
-        check_finite("episode.query_x", episode.query_x)  # the support is checked by adapt
-        steps = self.config.eval_inner_steps if steps is None else steps
-        params = {k: v.detach() for k, v in self.params().items()}
-        fast = self.adapt(episode.support_x, episode.support_y, steps=steps, params=params)
+        fast = self.evaluation_weights(episode, steps)
         return check_finite_output("predictions", predict_queries(
             self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
 
@@ -258,11 +270,6 @@ class MAML(nn.Module):
         if is_cls != (self.config.task == "classification"):
             raise ValueError(f"task={self.config.task!r} but the batch has "
                              f"{'integer labels' if is_cls else 'float targets'}")
-
-
-def _key(name: str) -> str:
-    """Parameter names contain dots, which ParameterDict keys may not."""
-    return name.replace(".", "__")
 
 
 def adaptation_curve(maml: MAML, batch: EpisodeBatch, max_steps: int) -> Tensor:
@@ -292,7 +299,7 @@ def adaptation_curve(maml: MAML, batch: EpisodeBatch, max_steps: int) -> Tensor:
                                    lr=lr, adapt=maml.adapt_names, first_order=True)
             out = functional_call(maml.model, fast, (qx,))
             if maml.config.task == "classification":
-                curve.append((out.argmax(-1) == qy).float().mean())
+                curve.append(accuracy(out, qy))
             else:
                 curve.append(maml.loss_fn(out, qy))
         return torch.stack(curve).detach()

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from companion._checks import check_finite, check_finite_output, check_same_kind, check_tensor
 from companion.data.episode import Episode, EpisodeBatch
+from companion.metrics import accuracy
 
 __all__ = ["MetricLearner", "remap_labels"]
 
@@ -131,8 +132,7 @@ class MetricLearner(nn.Module, ABC):
         assert query is not None
         scores = self._scores(episode.support_x, support, int(support.max()) + 1,
                               episode.query_x)
-        accuracy = (scores.argmax(1) == query).float().mean()
-        return self.loss(scores, query), accuracy.detach()
+        return self.loss(scores, query), accuracy(scores.detach(), query)
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """Mean query loss over the batch's episodes, and their mean accuracy."""

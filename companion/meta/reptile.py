@@ -42,6 +42,8 @@ from companion.meta.functional import (
     Params,
     check_running_stats,
     inner_adapt,
+    named_params,
+    param_key,
     predict_queries,
 )
 
@@ -123,7 +125,7 @@ class Reptile(nn.Module):
         self.eval_seed = check_seed(seed)
         if self.config.inner_optimizer == "adam":  # persistent inner statistics, checkpointed
             for name, p in model.named_parameters():
-                self.register_buffer(f"inner_adam_v__{_key(name)}", torch.zeros_like(p))
+                self.register_buffer(f"inner_adam_v__{param_key(name)}", torch.zeros_like(p))
             self.register_buffer("inner_adam_t", torch.zeros((), dtype=torch.int64))
 
     def inner_adam_state(self) -> AdamMoments | None:
@@ -131,7 +133,7 @@ class Reptile(nn.Module):
         step count matter), or None for an SGD inner loop."""
         if self.config.inner_optimizer != "adam":
             return None
-        v = {name: getattr(self, f"inner_adam_v__{_key(name)}")
+        v = {name: getattr(self, f"inner_adam_v__{param_key(name)}")
              for name, _ in self.model.named_parameters()}
         steps = self.get_buffer("inner_adam_t")
         return AdamMoments({k: torch.zeros_like(t) for k, t in v.items()}, v, int(steps.item()))
@@ -139,11 +141,11 @@ class Reptile(nn.Module):
     def _store_inner_adam_state(self, state: AdamMoments) -> None:
         with torch.no_grad():
             for name, v in state.v.items():
-                getattr(self, f"inner_adam_v__{_key(name)}").copy_(v)
+                getattr(self, f"inner_adam_v__{param_key(name)}").copy_(v)
             self.get_buffer("inner_adam_t").fill_(state.t)
 
     def params(self) -> Params:
-        return dict(self.model.named_parameters())
+        return named_params(self.model)
 
     def adapt(self, x: Tensor, y: Tensor, *, steps: int | None = None,
               batch_size: int | None = None, params: Params | None = None,
@@ -228,19 +230,16 @@ class Reptile(nn.Module):
 
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
-    def predict(self, episode: Episode, steps: int | None = None, *,
-                transductive: bool = True) -> Tensor:
-        """Query predictions after adapting to the support set (``eval_inner_steps``).
+    def evaluation_weights(self, episode: Episode, steps: int | None = None) -> Params:
+        """The weights adapted to ``episode``'s support set for testing (``eval_inner_steps``
+        steps on minibatches of ``eval_inner_batch_size``); :meth:`predict` applies them.
 
-        ``transductive=False`` classifies each query in a batch with the support set only,
-        the paper's non-transductive setting. Evaluation minibatches come from a generator
-        seeded afresh on every call, and an Adam inner loop starts from a copy of the
-        persistent statistics, so a prediction depends only on the learner's state and the
-        episode (never on how much validation ran before).
+        Evaluation minibatches come from a generator seeded afresh on every call, and an Adam
+        inner loop starts from a copy of the persistent statistics, so the result depends
+        only on the learner's state and the episode (never on how much validation ran before).
 
         Raises:
-            ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
-                predictions from finite inputs (adaptation diverged, or NaN weights).
+            ValueError: as :meth:`adapt` for the support set; NaN/inf queries.
         """
         if not isinstance(episode, Episode):
             raise ValueError(f"predict needs an Episode, got {type(episode).__name__}")
@@ -248,13 +247,21 @@ class Reptile(nn.Module):
                         "episode.support_y", episode.support_y)  # named as the caller knows them
         check_finite("episode.query_x", episode.query_x)
         steps = self.config.eval_inner_steps if steps is None else steps
-        fast = self.adapt(episode.support_x, episode.support_y, steps=steps,
+        return self.adapt(episode.support_x, episode.support_y, steps=steps,
                           batch_size=self.config.eval_inner_batch_size,
                           generator=torch.Generator().manual_seed(self.eval_seed))
+
+    def predict(self, episode: Episode, steps: int | None = None, *,
+                transductive: bool = True) -> Tensor:
+        """Query predictions after adapting to the support set (:meth:`evaluation_weights`).
+
+        ``transductive=False`` classifies each query in a batch with the support set only,
+        the paper's non-transductive setting.
+
+        Raises:
+            ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
+                predictions from finite inputs (adaptation diverged, or NaN weights).
+        """
+        fast = self.evaluation_weights(episode, steps)
         return check_finite_output("predictions", predict_queries(
             self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
-
-
-def _key(name: str) -> str:
-    """Parameter names contain dots, which buffer names may not."""
-    return name.replace(".", "__")

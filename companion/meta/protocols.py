@@ -1,0 +1,53 @@
+"""Both test protocols of an adapting learner from one adaptation per episode.
+
+MAML and Reptile are tested two ways on the same episodes: *transductively* (all queries in
+one batch, so batch-statistics normalisation sees the whole query set, as in the MAML paper)
+and *non-transductively* (each query classified in a batch with the support set only, as in
+the Reptile paper). Both use the same adapted weights, so :class:`BothProtocols` adapts once
+and applies them twice, halving the test time of calling ``predict`` for each protocol.
+
+Chapter: MAML (results tables); Reptile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from companion._checks import check_finite_output
+from companion.data.episode import Episode
+from companion.meta.functional import predict_queries
+from companion.metrics import accuracy
+
+__all__ = ["BothProtocols"]
+
+
+class BothProtocols(nn.Module):
+    """Wraps a learner with ``evaluation_weights(episode)`` and ``model`` (MAML, Reptile).
+
+    ``evaluation_metrics(episode)`` returns ``{"accuracy": transductive,
+    "accuracy_non_transductive": each query with the support set only}``, for
+    :func:`companion.evaluate_all`.
+
+    Example:
+        >>> results = evaluate_all(BothProtocols(maml), test_sampler)
+        >>> results["accuracy"], results["accuracy_non_transductive"]
+    """
+
+    def __init__(self, learner: Any) -> None:
+        super().__init__()
+        if not (callable(getattr(learner, "evaluation_weights", None))
+                and isinstance(getattr(learner, "model", None), nn.Module)):
+            raise ValueError(f"learner must have evaluation_weights(episode) and a model (MAML, "
+                             f"Reptile), got {type(learner).__name__}")
+        self.learner = learner
+
+    def evaluation_metrics(self, episode: Episode) -> dict[str, Tensor]:
+        fast = self.learner.evaluation_weights(episode)  # adapted once
+        scores = {}
+        for name, transductive in (("accuracy", True), ("accuracy_non_transductive", False)):
+            out = predict_queries(self.learner.model, fast, episode.support_x, episode.query_x,
+                                  transductive=transductive)  # [n_query, n_way]
+            scores[name] = accuracy(check_finite_output("predictions", out), episode.query_y)
+        return scores
