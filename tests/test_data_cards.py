@@ -39,5 +39,7 @@ def test_mirror_holds_the_published_bytes(mirror, folder):
 
 
 def test_every_data_folder_has_a_card():
-    for folder in ("omniglot", "mnist"):
+    assert sorted(p.name for p in DATA.iterdir() if p.is_dir()) == sorted(
+        ["omniglot", "mnist", "multimnist", "digits", "shifted_mnist", "movielens"])
+    for folder in ("omniglot", "mnist", "multimnist", "digits", "shifted_mnist", "movielens"):
         assert (DATA / folder / "README.md").is_file()
