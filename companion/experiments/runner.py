@@ -98,12 +98,21 @@ RESULTS_ENV = "COMPANION_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """``$COMPANION_RESULTS_DIR``, else the repository's ``results/`` folder (a checkout), else
-    ``./results``."""
+    """Where the stored results are, in this order: ``$COMPANION_RESULTS_DIR``; the
+    repository's ``results/`` (a checkout, also under an editable install); the copy shipped in
+    the installed package (``companion/_stored/results``, see :mod:`companion._stored`); else
+    ``./results``. The benchmark tables are in ``results_dir().parent / "benchmarks" /
+    "results"`` for the second and third."""
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV])
-    checkout = Path(__file__).resolve().parents[2] / "results"
-    return checkout if checkout.is_dir() else Path("results")
+    import companion._stored
+
+    stored = Path(companion._stored.__file__).resolve().parent  # companion/_stored/
+    checkout = stored.parents[1]  # the folder that holds companion/
+    if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir():
+        return checkout / "results"
+    installed = stored / "results"
+    return installed if installed.is_dir() else Path("results")
 
 
 def load_or_run_experiment(name: str, *, seed: int = 0, run: bool = False,
