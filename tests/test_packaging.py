@@ -138,3 +138,13 @@ def test_a_chapter_runs_from_an_installed_wheel_outside_the_checkout(tmp_path, m
          "no:cacheprovider", "-q", CHAPTER],
         cwd=reader, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+
+
+def test_make_test_fast_is_lint_and_the_unit_tests_without_slow_ones():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test-fast: lint unit-fast$", makefile, re.M)
+    recipe = re.search(r"^unit-fast: .*\n\t(.*)$", makefile, re.M).group(1)
+    assert 'pytest tests -m "not slow"' in recipe and "nbval" not in recipe
+    assert re.search(r"^test: lint unit notebooks book-check$", makefile, re.M)
+    assert "make test-fast" in (ROOT / "README.md").read_text()
+    assert "slow:" in (ROOT / "pyproject.toml").read_text()  # the marker is registered
