@@ -22,13 +22,17 @@ pytest_plugins = ["pytester"]  # tests/test_tools.py runs the guard below on lea
 
 MIRROR_ENV = "COMPANION_DATA_MIRROR"
 
-# Tests outside this helper's files that are known to change a setting, restored here without
-# failing until they restore it themselves: (node id prefix, setting) -> why.
+# Tests known to change a setting, restored here without failing until they restore it
+# themselves (then delete the entry): (node id prefix, setting) -> why.
 KNOWN_LEAKS = {
     ("tests/experiments/", "torch threads"):
         "the CLI test runs `run --threads 1`, and run_experiment sets torch threads for the "
         "whole process",
 }
+
+# Environment variables that pytest and PyTorch set for themselves on first use (pytest's
+# current test; torch.compile's and Triton's cache folders, and the like): not a test's doing.
+LIBRARY_ENV = ("PYTEST_", "TORCH", "_TORCH", "TRITON_", "CUBLAS_", "KMP_", "CUDA_", "JAX_")
 
 
 def _umask() -> int:
@@ -53,7 +57,7 @@ def _settings() -> dict[str, Any]:
         "torch deterministic algorithms": torch.are_deterministic_algorithms_enabled(),
         "working directory": os.getcwd(),
         "umask": _umask(),
-        "environment": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+        "environment": {k: v for k, v in os.environ.items() if not k.startswith(LIBRARY_ENV)},
     }
 
 
@@ -70,9 +74,10 @@ def _restore(name: str, value: Any) -> None:
         os.chdir(value)
     elif name == "umask":
         os.umask(value)
-    elif name == "environment":  # pytest's own PYTEST_CURRENT_TEST is not compared
-        for key in set(os.environ) - set(value) - {"PYTEST_CURRENT_TEST"}:
-            del os.environ[key]
+    elif name == "environment":  # what libraries set for themselves is left alone
+        for key in set(os.environ) - set(value):
+            if not key.startswith(LIBRARY_ENV):
+                del os.environ[key]
         os.environ.update(value)
 
 
