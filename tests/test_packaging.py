@@ -136,7 +136,7 @@ def test_a_chapter_runs_from_an_installed_wheel_outside_the_checkout(tmp_path, m
     run = subprocess.run(
         [str(python), "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
          "no:cacheprovider", "-q", CHAPTER],
-        cwd=reader, env=env, capture_output=True, text=True)
+        cwd=reader, env=env, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
 
 
