@@ -2,6 +2,7 @@
 #   make book   build the whole website into _build/html (installs what it needs, runs every chapter)
 #   make test   lint (ruff, mypy), unit tests, every notebook under nbval, a warnings-as-errors book build
 #               of the chapters nbval executed, and browser tests of that site (tests/site/)
+#   make test-fast   lint and the unit tests without the slow ones (day-to-day work; not a substitute for make test)
 #
 # Both create .venv with the Python below and install the pinned versions of constraints.txt.
 
@@ -23,19 +24,20 @@ NB_CACHE := _build/.jupyter_cache
 COMPANION_SCREENSHOT_DIR ?= $(or $(TMPDIR),/tmp)/site-screenshots
 export COMPANION_SCREENSHOT_DIR
 
-.PHONY: book test install lint unit notebooks book-check site-test browser appendix strip lock \
-	clean help
+.PHONY: book test test-fast install lint unit unit-fast notebooks book-check site-test browser \
+	appendix strip lock clean help
 
 help:
 	@echo "make book    - build the website into _build/html (executes every chapter)"
 	@echo "make test    - ruff + mypy, unit tests, nbval over book/, warnings-as-errors book build,"
 	@echo "               browser tests of the built site (tests/site/, needs chromium)"
+	@echo "make test-fast - ruff + mypy and the unit tests not marked slow (day-to-day work)"
 	@echo "make strip   - remove outputs from the notebooks in book/ (before committing)"
 	@echo "make lock    - regenerate constraints.txt from the current .venv"
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed (3.11 tested)"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_ARGS) \
@@ -51,12 +53,17 @@ book: $(STAMP) appendix
 
 test: lint unit notebooks book-check site-test
 
+test-fast: lint unit-fast
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider --durations=15
+
+unit-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider --durations=10
 
 notebooks: $(STAMP)
 	COMPANION_NBVAL_CACHE=$(NB_CACHE) $(BIN)/python -m pytest book --nbval-lax \

@@ -9,10 +9,11 @@ import contextlib
 import inspect
 import json
 import os
+import pickle
 import platform
 import random
+import secrets
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -35,8 +36,6 @@ __all__ = [
 
 DEVICE_ENV = "COMPANION_DEVICE"
 T = TypeVar("T")
-_UMASK = os.umask(0)  # read once at import (os.umask can only be read by setting it)
-os.umask(_UMASK)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -93,10 +92,7 @@ def atomic_write(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+    tmp = _new_file_beside(target)
     try:
         yield tmp
         with open(tmp, "rb") as written:  # on disk before the rename, not only in a cache
@@ -104,6 +100,25 @@ def atomic_write(target: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_file_beside(target: Path) -> Path:
+    """Create a new, empty, hidden file in ``target``'s folder and return its path.
+
+    It is opened with mode 0o666 and ``O_EXCL``, so the kernel applies the process umask (and
+    any default ACL) exactly as for a file that ``open(target, "w")`` creates, without the
+    process umask ever being read or changed (``os.umask`` can only be read by setting it,
+    which races with other threads).
+    """
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # a name another writer drew: draw again
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {target}")
 
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
@@ -139,7 +154,8 @@ def load_or_run(
 
     Args:
         path: ``.json`` for JSON-serialisable results (returned as JSON would give them back:
-            tuples become lists, dict keys strings), ``.pt`` for anything ``torch.save`` takes.
+            tuples become lists, dict keys strings), ``.pt`` for tensors in dicts, lists and
+            tuples with plain values (what ``torch.load(weights_only=True)`` reads back).
         fn: computes the result; called only on a miss.
         key: the configuration that determines the result (JSON-serialisable). A different key
             is a miss, so changing a hyperparameter never returns a stale result.
@@ -179,6 +195,10 @@ def write_record(path: str | os.PathLike[str], *, key: Mapping[str, Any], result
     Args:
         revision: the git revision of the code that computed ``result``; default: the
             current one. Long runs pass the revision they started with.
+
+    Raises:
+        ValueError: a ``.pt`` record holds values :func:`read_record` would refuse (anything
+            but tensors, dicts, lists, tuples and plain values); nothing is written then.
     """
     path = _check_record_path(path)
     record = {
@@ -187,7 +207,7 @@ def write_record(path: str | os.PathLike[str], *, key: Mapping[str, Any], result
         "wall_time_s": round(wall_time_s, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git_revision": revision if revision is not None else git_revision(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: TorchVersion is no weights-only type
         "platform": platform.platform(),
         **extra,
     }
@@ -196,14 +216,37 @@ def write_record(path: str | os.PathLike[str], *, key: Mapping[str, Any], result
             tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         else:
             torch.save(record, tmp)
+            _load_plain(tmp, name=path)  # never store a record read_record would refuse
 
 
 def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a record written by :func:`write_record` (``.json`` or ``.pt``)."""
+    """Read a record written by :func:`write_record` (``.json`` or ``.pt``).
+
+    A ``.pt`` record is read with ``torch.load(..., weights_only=True)``: tensors, dicts,
+    lists, tuples, strings and numbers only, so opening a result file someone sent you never
+    runs code hidden in it.
+
+    Raises:
+        ValueError: a ``.pt`` file holds anything else (another kind of pickle, or a crafted one).
+    """
     path = _check_record_path(path)
     if path.suffix == ".json":
         return json.loads(path.read_text())
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return _load_plain(path, name=path)
+
+
+def _load_plain(path: Path, *, name: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = [ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln]
+        raise ValueError(
+            f"{name} holds objects other than tensors, containers (dict, list, tuple) and plain "
+            f"values (str, int, float, bool, None); records are read with "
+            f"torch.load(weights_only=True), which refuses to run the code a pickle can carry. "
+            f"Store only such values (e.g. floats instead of NumPy scalars)"
+            + (f" ({found[0].split('. Please')[0]})" if found else "")
+        ) from err
 
 
 def show_source(obj: object) -> Any:

@@ -1,20 +1,117 @@
-"""Shared fixtures: the local data mirror, a tiny synthetic image set, a local HTTP server."""
+"""Shared fixtures: the local data mirror, a tiny synthetic image set, a local HTTP server;
+and a guard that no test leaves process-wide state behind."""
 
 from __future__ import annotations
 
 import http.server
 import os
+import random
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 from companion.data import ImageClassDataset
 
+pytest_plugins = ["pytester"]  # tests/test_tools.py runs the guard below on leaky tests
+
 MIRROR_ENV = "COMPANION_DATA_MIRROR"
+
+# Tests known to change a setting, restored here without failing until they restore it
+# themselves (then delete the entry): (node id prefix, setting) -> why.
+KNOWN_LEAKS: dict[tuple[str, str], str] = {}
+
+# Environment variables that pytest and PyTorch set for themselves on first use (pytest's
+# current test; torch.compile's and Triton's cache folders, and the like): not a test's doing.
+LIBRARY_ENV = ("PYTEST_", "TORCH", "_TORCH", "TRITON_", "CUBLAS_", "KMP_", "CUDA_", "JAX_")
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere, reading it means setting it (tests run in one thread)
+    os.umask(mask)
+    return mask
+
+
+def _settings() -> dict[str, Any]:
+    """Process-wide settings a test must leave as it found them."""
+    return {
+        "torch threads": torch.get_num_threads(),
+        "torch default dtype": torch.get_default_dtype(),
+        "torch grad mode": torch.is_grad_enabled(),
+        "torch deterministic algorithms": torch.are_deterministic_algorithms_enabled(),
+        "working directory": os.getcwd(),
+        "umask": _umask(),
+        "environment": {k: v for k, v in os.environ.items() if not k.startswith(LIBRARY_ENV)},
+    }
+
+
+def _restore(name: str, value: Any) -> None:
+    if name == "torch threads":
+        torch.set_num_threads(value)
+    elif name == "torch default dtype":
+        torch.set_default_dtype(value)
+    elif name == "torch grad mode":
+        torch.set_grad_enabled(value)
+    elif name == "torch deterministic algorithms":
+        torch.use_deterministic_algorithms(value)
+    elif name == "working directory":
+        os.chdir(value)
+    elif name == "umask":
+        os.umask(value)
+    elif name == "environment":  # what libraries set for themselves is left alone
+        for key in set(os.environ) - set(value):
+            if not key.startswith(LIBRARY_ENV):
+                del os.environ[key]
+        os.environ.update(value)
+
+
+def _describe(name: str, before: Any, after: Any) -> str:
+    if name == "environment":
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        return f"environment variables {changed}"
+    if name == "umask":
+        return f"umask {before:#o} -> {after:#o}"
+    return f"{name} {before!r} -> {after!r}"
+
+
+@pytest.fixture(autouse=True)
+def _no_global_state_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that changes a process-wide setting (threads, default dtype, grad mode,
+    cwd, umask, environment variables) without restoring it: use ``monkeypatch`` (undone before
+    this check) or try/finally. The global random generators (torch, NumPy, ``random``) are
+    restored silently: seeding them or drawing from them, e.g. to initialise a model, is
+    legitimate inside a test but must not make the next test depend on the order."""
+    rng = (torch.get_rng_state(), np.random.get_state(), random.getstate())  # noqa: NPY002
+    before = _settings()
+    yield
+    after = _settings()
+    torch.set_rng_state(rng[0])
+    np.random.set_state(rng[1])  # noqa: NPY002 - restoring the legacy global is the point
+    random.setstate(rng[2])
+    leaks = []
+    for name, value in before.items():
+        if after[name] != value:
+            _restore(name, value)
+            known = any(request.node.nodeid.startswith(prefix) and name == setting
+                        for prefix, setting in KNOWN_LEAKS)
+            if not known:
+                leaks.append(_describe(name, value, after[name]))
+    if leaks:
+        pytest.fail(f"{request.node.nodeid} left process-wide state behind (now restored): "
+                    + "; ".join(leaks) + ". Use monkeypatch or restore it in a finally block.",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,18 @@
-"""The repository's tools: the offline check of the built site, notebook stripping."""
+"""The repository's tools: the offline check of the built site, notebook stripping, the
+per-notebook time limit; and the test suite's own guard against leaked global state."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -74,3 +81,105 @@ def test_strip_notebook(tmp_path):
     assert cell["metadata"] == {"tags": ["x"]}
     assert json.loads(nb.read_text())["metadata"] == {"kernelspec": {}}
     assert strip_notebooks.strip({"cells": []}) == {"cells": [], "metadata": {}}
+
+
+def _book_plugin():
+    spec = importlib.util.spec_from_file_location("book_conftest", ROOT / "book" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notebook_limit_defaults_to_300_s_and_reads_the_environment():
+    plugin = _book_plugin()
+    assert plugin.notebook_limit({}) == 300.0
+    assert plugin.notebook_limit({"COMPANION_NOTEBOOK_LIMIT_S": "420"}) == 420.0
+    for bad in ("soon", "0", "-5", "nan", "inf"):
+        with pytest.raises(pytest.UsageError, match="COMPANION_NOTEBOOK_LIMIT_S"):
+            plugin.notebook_limit({"COMPANION_NOTEBOOK_LIMIT_S": bad})
+    seconds = {"book/a.ipynb": 120.0, "book/b.ipynb": 301.5, "book/c.ipynb": 400.0}
+    messages = plugin.over_limit(seconds, 300.0)
+    assert [m.split()[0] for m in messages] == ["book/c.ipynb", "book/b.ipynb"]
+    assert "took 301.5 s, over the hard limit of 300 s" in messages[1]
+
+
+def _notebook(source: str) -> dict:
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": source}
+    return {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.slow
+def test_a_notebook_over_the_hard_limit_fails_the_run(tmp_path):
+    """nbval on a generated notebook that sleeps 2 s: it fails under a 1 s limit, naming the
+    notebook and its time, and passes under the default limit."""
+    shutil.copy(ROOT / "book" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "sleepy.ipynb").write_text(json.dumps(_notebook("import time\ntime.sleep(2)")))
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
+               "no:cacheprovider", "sleepy.ipynb"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+
+    def run(**extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=tmp_path, env={**env, **extra}, capture_output=True,
+                              text=True, timeout=300)
+
+    over = run(COMPANION_NOTEBOOK_LIMIT_S="1")
+    assert over.returncode == 1, over.stdout
+    assert re.search(r"FAILED \(time\): sleepy\.ipynb took \d+\.\d s, over the hard limit of "
+                     r"1 s", over.stdout), over.stdout
+    assert "1 passed" in over.stdout  # the cells themselves passed: only the time fails
+    within = run()
+    assert within.returncode == 0, within.stdout
+    assert "sleepy.ipynb" in within.stdout and "FAILED" not in within.stdout
+
+
+LEAKY_TESTS = """
+import os
+import torch
+
+THREADS = torch.get_num_threads()
+CWD = os.getcwd()
+
+
+def test_threads():
+    torch.set_num_threads(THREADS + 1)
+
+
+def test_environment():
+    os.environ["COMPANION_TEST_LEAK"] = "1"
+
+
+def test_cwd(tmp_path):
+    os.chdir(tmp_path)
+
+
+def test_dtype():
+    torch.set_default_dtype(torch.float64)
+
+
+def test_clean(monkeypatch, tmp_path):
+    monkeypatch.setenv("COMPANION_TEST_LEAK", "1")
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(5)
+
+
+def test_nothing_leaked():
+    assert torch.get_num_threads() == THREADS and os.getcwd() == CWD
+    assert "COMPANION_TEST_LEAK" not in os.environ
+    assert torch.get_default_dtype() == torch.float32
+    assert not torch.equal(torch.get_rng_state(), torch.Generator().manual_seed(5).get_state())
+"""
+
+
+def test_the_suite_fails_a_test_that_leaves_global_state_behind(pytester):
+    """tests/conftest.py's guard, run on tests that leak: each leak is an error naming the test
+    and the setting, and the next test sees the settings restored."""
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(test_leaky=LEAKY_TESTS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+    result.assert_outcomes(passed=6, errors=4)
+    out = result.stdout.str()
+    for name, what in (("threads", "torch threads"), ("environment", "COMPANION_TEST_LEAK"),
+                       ("cwd", "working directory"), ("dtype", "torch default dtype")):
+        assert re.search(rf"test_leaky\.py::test_{name} left process-wide state behind "
+                         rf"\(now restored\): [^\n]*{what}", out), out

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import random
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +20,13 @@ from companion.utils import (
     describe_device,
     get_device,
     load_or_run,
+    read_record,
     seed_everything,
     show_source,
+    write_record,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_seed_everything_makes_all_generators_repeat():
@@ -92,3 +102,84 @@ def test_show_source_returns_the_real_code():
     shown = show_source(seed_everything)
     text = getattr(shown, "data", shown)
     assert "def seed_everything" in text and "torch.manual_seed(seed)" in text
+
+
+class _Payload:
+    """Unpickling this object creates the file ``marker`` (a stand-in for any code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_pt_record_is_refused_without_running_its_payload(tmp_path):
+    marker = tmp_path / "marker"
+    pickle.loads(pickle.dumps(_Payload(marker)))  # the payload is live under plain unpickling
+    assert marker.is_file()
+    marker.unlink()
+    path = tmp_path / "record.pt"
+    torch.save({"key": {}, "result": _Payload(marker)}, path)
+    with pytest.raises(ValueError, match=r"record\.pt holds objects other than tensors"):
+        read_record(path)
+    with pytest.raises(ValueError, match="holds objects other than tensors"):
+        load_or_run(path, lambda: 1, key={})
+    assert not marker.exists()
+
+
+def test_pt_records_hold_tensors_and_plain_values_only(tmp_path):
+    path = tmp_path / "r.pt"
+    result = {"w": torch.arange(3.0), "curve": [0.5, 0.25], "shape": (2, 3), "note": None}
+    stored = load_or_run(path, lambda: result, key={"lr": 0.1})
+    again = read_record(path)["result"]
+    assert stored is result and again.keys() == result.keys()
+    torch.testing.assert_close(again["w"], result["w"])
+    with pytest.raises(ValueError, match="NumPy"):  # refused when written, not when read
+        write_record(tmp_path / "np.pt", key={}, result=np.float64(0.5), wall_time_s=0.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pt"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_atomic_write_gives_the_permissions_open_would(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        with atomic_write(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == mode
+
+
+IMPORT_EVERYTHING = """
+import os, pkgutil, importlib, json, random
+calls = []
+real_umask = os.umask
+os.umask = lambda mask: calls.append(mask) or real_umask(mask)
+import torch
+before = (torch.get_num_threads(), str(torch.get_default_dtype()), dict(os.environ),
+          os.getcwd(), torch.get_rng_state().tolist(), random.getstate())
+import companion
+names = sorted(m.name for m in pkgutil.walk_packages(companion.__path__, "companion.")
+               if not m.name.endswith("__main__"))
+for name in names:
+    importlib.import_module(name)
+after = (torch.get_num_threads(), str(torch.get_default_dtype()), dict(os.environ),
+         os.getcwd(), torch.get_rng_state().tolist(), random.getstate())
+what = ("threads", "default dtype", "environment", "cwd", "torch RNG", "random")
+print(json.dumps({"umask_calls": calls, "modules": len(names),
+                  "changed": [w for w, b, a in zip(what, before, after) if b != a]}))
+"""
+
+
+def test_importing_companion_changes_no_process_wide_state():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING], capture_output=True,
+                         text=True, env=env, cwd=ROOT, check=True).stdout
+    report = json.loads(out.splitlines()[-1])
+    assert report["modules"] > 10  # every module of the package was imported
+    assert report["umask_calls"] == [] and report["changed"] == []

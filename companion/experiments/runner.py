@@ -85,12 +85,21 @@ RESULTS_ENV = "COMPANION_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """``$COMPANION_RESULTS_DIR``, else the repository's ``results/`` folder (a checkout), else
-    ``./results``."""
+    """Where the stored results are, in this order: ``$COMPANION_RESULTS_DIR``; the
+    repository's ``results/`` (a checkout, also under an editable install); the copy shipped in
+    the installed package (``companion/_stored/results``, see :mod:`companion._stored`); else
+    ``./results``. The benchmark tables are in ``results_dir().parent / "benchmarks" /
+    "results"`` for the second and third."""
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV])
-    checkout = Path(__file__).resolve().parents[2] / "results"
-    return checkout if checkout.is_dir() else Path("results")
+    import companion._stored
+
+    stored = Path(companion._stored.__file__).resolve().parent  # companion/_stored/
+    checkout = stored.parents[1]  # the folder that holds companion/
+    if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir():
+        return checkout / "results"
+    installed = stored / "results"
+    return installed if installed.is_dir() else Path("results")
 
 
 RUNS_ENV = "COMPANION_RUNS_DIR"
@@ -236,16 +245,28 @@ def run_experiment(
 
     Args:
         runs_dir: the folder for checkpoints (default: :func:`runs_dir`).
+        threads: CPU threads for PyTorch during the run (restored afterwards).
 
     Returns:
         The result dictionary that was written (test metrics, protocol, curves, timing).
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        return _run(cfg, seed, device, results_dir, runs_dir, progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
+         results_dir: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | None,
+         progress: bool) -> dict[str, Any]:
     spec = spec_for(cfg)
     revision = git_revision()  # the code this process runs, whenever it finishes
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
     dev = init_from_env(device) or get_device(device)  # torchrun: LOCAL_RANK's device
     per_rank = _tasks_per_rank(cfg)
     seed_everything(seed)  # the same initial weights on every rank
