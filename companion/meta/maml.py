@@ -335,8 +335,9 @@ class MAML(nn.Module):
             ValueError: as :meth:`meta_loss`; an optimiser argument that is not one.
             RuntimeError: a non-finite loss (nothing is stepped then).
         """
-        optimizers = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer]
-        if not optimizers or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers):
+        items = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer]
+        optimizers = [o for o in items if isinstance(o, torch.optim.Optimizer)]
+        if not optimizers or len(optimizers) != len(items):
             raise ValueError(f"optimizer must be a torch.optim.Optimizer or a sequence of "
                              f"them, got {optimizer!r}")
         self._check_batch(batch)

@@ -188,5 +188,5 @@ def test_load_state_dict_by_position_names_mismatches():
     with pytest.raises(ValueError, match="tensors to copy"):
         load_state_dict_by_position(_net(), {"0.weight": torch.zeros(4, 1, 3, 3)})
     wrong = Conv4(n_classes=2, hidden_channels=4, image_size=16).state_dict()
-    with pytest.raises(ValueError, match="head.weight"):
+    with pytest.raises(ValueError, match=r"head\.weight"):
         load_state_dict_by_position(_net(), wrong)
