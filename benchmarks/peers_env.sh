@@ -4,7 +4,8 @@
 # pyproject.toml nor constraints.txt); this environment exists only to run the comparison.
 #
 #   bash benchmarks/peers_env.sh [VENV]          # default VENV: /tmp/peers-venv
-#   VENV/bin/python benchmarks/peers.py --peers-python VENV/bin/python ...
+#   python benchmarks/peers.py --peers-python VENV/bin/python ...   # the project's python
+#   (tests/test_benchmarks.py runs a tiny peers check when COMPANION_PEERS_PYTHON is set)
 #
 # Steps, and why:
 # 1. python3.11 -m venv (no --system-site-packages: the peers must not see the project's venv).
@@ -16,8 +17,10 @@
 #    regenerated from the .pyx sources with Cython 0.29.x (Cython 3 changes semantics the
 #    sources were written for), then built with --no-build-isolation (so that this Cython
 #    and setuptools are used) and --no-deps (its install_requires pull gym, gsutil,
-#    torchvision, ... none of which MAML needs). learn2learn imports torchvision at import
-#    time; benchmarks/peers.py injects a stub module for it in the benchmark process only.
+#    torchvision, ... none of which MAML needs). learn2learn imports torchvision, gym, PIL,
+#    scipy, pandas, requests, tqdm and qpth at import time (for its data sets and other
+#    algorithms); benchmarks/maml_speed.py replaces each missing one by an empty stub module,
+#    in the benchmark's worker process only (_stub_missing_imports).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${1:-/tmp/peers-venv}"
@@ -44,7 +47,10 @@ done
 "${PIP[@]}" install --no-deps --no-build-isolation "$SRC"
 
 "$VENV/bin/python" - <<'PY'
-import higher, torch
-print("torch", torch.__version__, "higher", higher.__version__ if hasattr(higher, "__version__") else "0.2.1")
+import sys
+
+import higher  # noqa: F401  (importable)
+import torch
+print("torch", torch.__version__, "in", sys.prefix)
 PY
 echo "peers environment ready: $VENV (learn2learn needs the torchvision stub of benchmarks/peers.py)"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,6 +47,23 @@ def test_maml_speed_benchmark_refuses_a_busy_machine(tmp_path):
         capture_output=True, text=True, timeout=120, env=_one_thread())
     assert done.returncode != 0 and "machine busy" in done.stderr
     assert not (tmp_path / "never.json").exists()
+
+
+@pytest.mark.skipif(not os.environ.get("COMPANION_PEERS_PYTHON"),
+                    reason="needs the peers' environment (benchmarks/peers_env.sh); set "
+                           "COMPANION_PEERS_PYTHON to its python")
+def test_peers_benchmark_checks_learn2learn_and_higher(tmp_path):
+    out = tmp_path / "peers.json"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--peers-python",
+         os.environ["COMPANION_PEERS_PYTHON"], "--steps", "1", "--warmup", "0", "--repeats",
+         "1", "--meta-batch", "2", "--queries", "1", "--check-tasks", "2", "--force",
+         "--json", str(out)],
+        capture_output=True, text=True, check=True, timeout=900, env=_one_thread())
+    results = json.loads(out.read_text())["results"]
+    assert {"learn2learn, 2nd order", "higher, 2nd order", "learn2learn, 1st order"} <= set(
+        results)
+    assert all(r["gradient_check"]["ok"] for r in results.values())
 
 
 def test_distributed_speed_benchmark_runs(tmp_path):

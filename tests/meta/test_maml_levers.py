@@ -190,3 +190,28 @@ def test_load_state_dict_by_position_names_mismatches():
     wrong = Conv4(n_classes=2, hidden_channels=4, image_size=16).state_dict()
     with pytest.raises(ValueError, match=r"head\.weight"):
         load_state_dict_by_position(_net(), wrong)
+
+
+class _Tasks:
+    """A data source for fit: fresh random tasks from its own generator."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample_batch(self, n: int) -> EpisodeBatch:
+        return _batch(n_tasks=n, seed=int(torch.randint(0, 2**31, (1,),
+                                                        generator=self.generator)))
+
+
+def test_fit_uses_training_step_and_chunks_change_nothing():
+    from companion import fit
+
+    trained = []
+    for chunk in (None, 2):
+        maml = MAML(_net(), batching="loop", backward_chunk=chunk)
+        opt = torch.optim.SGD(maml.parameters(), lr=0.1)
+        history = fit(maml, _Tasks(seed=3), opt, iterations=2, meta_batch_size=3,
+                      progress=False)
+        assert len(history.loss) == 2 and "accuracy" in history.metrics
+        trained.append([p.detach().clone() for p in maml.parameters()])
+    _assert_close(trained[1], trained[0])
