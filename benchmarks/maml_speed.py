@@ -30,6 +30,7 @@ Every implementation starts from the same weights: a plain ``nn.Sequential`` Con
     python benchmarks/maml_speed.py --queries 1          # the MAML paper's Omniglot setting
     python benchmarks/maml_speed.py --device cuda --variants "loop, 2nd order" "vmap, 2nd order"
     python benchmarks/peers.py --peers-python /tmp/peers-venv/bin/python   # with learn2learn
+    python benchmarks/maml_speed.py --check-only         # the float64 gradient check alone
 
 The peers (learn2learn 0.2.0, higher 0.2.1) run only with ``--peers-python``, an interpreter
 of the separate environment made by ``benchmarks/peers_env.sh``; the project never imports
@@ -415,6 +416,8 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None) 
     parser.add_argument("--force", action="store_true",
                         help="run on a busy machine anyway (the result is marked busy)")
     parser.add_argument("--no-check", action="store_true", help="skip the gradient check")
+    parser.add_argument("--check-only", action="store_true",
+                        help="only the gradient check (no timing, so no idle check)")
     parser.add_argument("--check-tasks", type=int, default=4,
                         help="tasks in the float64 gradient check")
     parser.add_argument("--tol", type=float, default=1e-9)
@@ -433,6 +436,16 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None) 
     if args.baseline not in args.variants:
         raise SystemExit(f"--baseline {args.baseline!r} is not among --variants")
 
+    if args.check_only:
+        checks = gradient_check(args)
+        for name, check in checks.items():
+            print(f"{name:<40}{'ok' if check['ok'] else 'WRONG'} ({check['max_abs_diff']:.1e})")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"setting": vars(args), "gradient_check":
+                                                   checks}, indent=2) + "\n")
+        if not all(c["ok"] for c in checks.values()):
+            raise SystemExit("a meta-gradient differs from the reference")
+        return
     before = machine_state()
     busy = not before["load1"] <= args.max_load  # NaN (no /proc) counts as busy
     if busy and not args.force:
