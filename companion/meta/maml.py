@@ -81,7 +81,8 @@ class MAMLConfig:
       ``k`` tasks at a time, each chunk's loss weighted by its share of the batch; the
       gradients accumulate to the same meta-gradient with about ``k / n_tasks`` of the
       graph memory (``1``: per task, as learn2learn and higher users do).
-    * ``batched_first_step``: with ``batching="loop"``, take the first inner step of all
+    * ``batched_first_step``: when the loop path runs (``batching="loop"``, or ``"auto"``
+      choosing it; ``"vmap"`` batches every step anyway), take the first inner step of all
       tasks in one ``vmap`` call (every task starts from the same initialisation, so the
       convolutions see one large batch; batch-statistics normalisation still uses each
       task's own statistics), then continue task by task. Needs a model without
@@ -268,21 +269,25 @@ class MAML(nn.Module):
             params = self.params()
         else:
             check_params(self.model, params)
-        if self.batching_for(batch) == "vmap":
-            losses, metrics = vmap(self._task_loss, in_dims=(None, 0, 0, 0, 0))(
-                params, batch.support_x, batch.support_y, batch.query_x, batch.query_y)
-        elif self.config.batched_first_step:
-            losses, metrics = self._batched_first_step_losses(params, batch)
-        else:
-            pairs = [self._task_loss(params, *task) for task in zip(
-                batch.support_x, batch.support_y, batch.query_x, batch.query_y, strict=True)]
-            losses = torch.stack([p[0] for p in pairs])
-            metrics = torch.stack([p[1] for p in pairs])
-        name = "accuracy" if self.config.task == "classification" else "query_mse"
-        return losses.mean(), {name: metrics.mean()}
+        losses, metrics = self._task_losses(self.batching_for(batch), params, batch.support_x,
+                                            batch.support_y, batch.query_x, batch.query_y)
+        return losses.mean(), {self._metric_name(): metrics.mean()}
 
-    def _batched_first_step_losses(self, params: Params,
-                                   batch: EpisodeBatch) -> tuple[Tensor, Tensor]:
+    def _metric_name(self) -> str:
+        return "accuracy" if self.config.task == "classification" else "query_mse"
+
+    def _task_losses(self, batching: str, params: Params, sx: Tensor, sy: Tensor, qx: Tensor,
+                     qy: Tensor) -> tuple[Tensor, Tensor]:
+        """``[n_tasks]`` query losses and metrics of validated stacked tasks."""
+        if batching == "vmap":
+            return vmap(self._task_loss, in_dims=(None, 0, 0, 0, 0))(params, sx, sy, qx, qy)
+        if self.config.batched_first_step:
+            return self._batched_first_step_losses(params, sx, sy, qx, qy)
+        pairs = [self._task_loss(params, *task) for task in zip(sx, sy, qx, qy, strict=True)]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def _batched_first_step_losses(self, params: Params, support_x: Tensor, support_y: Tensor,
+                                   query_x: Tensor, query_y: Tensor) -> tuple[Tensor, Tensor]:
         """Per-task query losses and metrics, the first inner step of all tasks in one call.
 
         Every task's first step starts from ``params``, so ``vmap`` over the tasks with
@@ -298,13 +303,13 @@ class MAML(nn.Module):
                                lr=self.inner_lr(), adapt=self.adapt_names,
                                first_order=self.config.first_order)
 
-        stacked = vmap(first_step)(batch.support_x, batch.support_y)  # {name: [n_tasks, ...]}
+        stacked = vmap(first_step)(support_x, support_y)  # {name: [n_tasks, ...]}
         names = list(stacked)
         per_task = [dict(zip(names, values, strict=True))
                     for values in zip(*(stacked[n].unbind(0) for n in names), strict=True)]
         losses, metrics = [], []
-        for fast, sx, sy, qx, qy in zip(per_task, batch.support_x, batch.support_y,
-                                        batch.query_x, batch.query_y, strict=True):
+        for fast, sx, sy, qx, qy in zip(per_task, support_x, support_y, query_x, query_y,
+                                        strict=True):
             fast = inner_adapt(self.model, fast, sx, sy, loss_fn=self.loss_fn,
                                steps=self.config.inner_steps - 1, lr=self.inner_lr(),
                                adapt=self.adapt_names, first_order=self.config.first_order)
@@ -340,34 +345,31 @@ class MAML(nn.Module):
         if not optimizers or len(optimizers) != len(items):
             raise ValueError(f"optimizer must be a torch.optim.Optimizer or a sequence of "
                              f"them, got {optimizer!r}")
-        self._check_batch(batch)
+        self._check_batch(batch)  # once for the whole batch, not per chunk
+        check_batch_data(self.model, self.config.task, batch.support_x, batch.support_y,
+                         batch.query_x, batch.query_y)
+        batching, params = self.batching_for(batch), self.params()
         n = len(batch)
         chunk = n if self.config.backward_chunk is None else self.config.backward_chunk
         for o in optimizers:
             o.zero_grad(set_to_none=True)
-        total: Tensor | None = None
-        metric_total: dict[str, Tensor] = {}
+        loss_sum, metric_sum = torch.zeros(()), torch.zeros(())
         for start in range(0, n, chunk):
-            rows = slice(start, min(start + chunk, n))
-            part = batch if chunk >= n else EpisodeBatch(
-                batch.support_x[rows], batch.support_y[rows], batch.query_x[rows],
-                batch.query_y[rows])
-            loss, metrics = self.meta_loss(part)
-            weight = len(part) / n
-            if not torch.isfinite(loss.detach()).all():
-                raise RuntimeError(f"the meta-training loss became {loss.item()}; lower the "
+            rows = slice(start, start + chunk)
+            losses, metrics = self._task_losses(
+                batching, params, batch.support_x[rows], batch.support_y[rows],
+                batch.query_x[rows], batch.query_y[rows])  # [k], [k]
+            part = losses.sum()
+            if not torch.isfinite(part.detach()):
+                raise RuntimeError(f"the meta-training loss became {part.item()}; lower the "
                                    "learning rate(s) or check the data")
-            (loss * weight if weight != 1 else loss).backward()
-            total = loss.detach() * weight if total is None else total + loss.detach() * weight
-            for name, value in metrics.items():
-                part_metric = value.detach() * weight
-                metric_total[name] = (metric_total[name] + part_metric if name in metric_total
-                                      else part_metric)
+            (part / n).backward()  # mean over all n tasks, accumulated chunk by chunk
+            loss_sum = loss_sum.to(part) + part.detach()
+            metric_sum = metric_sum.to(metrics) + metrics.detach().sum()
         all_reduce_gradients(self.parameters())
         for o in optimizers:
             o.step()
-        assert total is not None  # n >= 1: EpisodeBatch holds at least one task
-        return total, metric_total
+        return loss_sum / n, {self._metric_name(): metric_sum / n}
 
     def predict(self, episode: Episode, steps: int | None = None, *,
                 transductive: bool = True) -> Tensor:
