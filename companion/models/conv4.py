@@ -9,6 +9,7 @@ Chapter: Concepts; MAML; metric methods. Reference: :cite:t:`vinyals2016matching
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -17,7 +18,7 @@ from companion._checks import check_bool, check_positive_int
 from companion.models.init import init_from_seed, keep_global_rng
 from companion.models.norm import make_norm2d
 
-__all__ = ["Conv4", "conv_block"]
+__all__ = ["Conv4", "conv_block", "load_state_dict_by_position"]
 
 
 def conv_block(in_channels: int, out_channels: int, norm: str,
@@ -127,3 +128,57 @@ class Conv4(nn.Module):
                              "one of them")
         z = self.features(x)  # [N, embedding_dim]
         return self.head(z) if self.head is not None else z
+
+
+_RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def load_state_dict_by_position(model: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
+    """Copy weights into ``model`` by position, whatever the source's parameter names.
+
+    A Conv-4 written as one flat ``nn.Sequential`` (``0.weight, 0.bias, 1.weight, ...``, the
+    usual nesting of other libraries) has the same tensors in the same order as
+    :class:`Conv4` (``features.0.0.weight, ...``, ``head.weight``): convolution weight and
+    bias, normalisation weight and bias, per block, then the linear head. This pairs the
+    ``i``-th tensor of ``state_dict`` with the ``i``-th entry of ``model.state_dict()``.
+    BatchNorm running statistics (``running_mean``, ``running_var``,
+    ``num_batches_tracked``) on either side are skipped when the other side has none (a
+    ``BatchStatNorm2d`` keeps no statistics).
+
+    Example:
+        >>> theirs = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.BatchNorm2d(64), ...)
+        >>> net = Conv4(n_classes=5)
+        >>> load_state_dict_by_position(net, theirs.state_dict())
+
+    Args:
+        model: the receiving network (e.g. a :class:`Conv4`); changed in place.
+        state_dict: the source tensors, in the source network's registration order.
+
+    Raises:
+        ValueError: a different number of tensors, or a pair of tensors whose shapes differ
+            (the message names both).
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"state_dict must be a mapping of names to tensors, got "
+                         f"{type(state_dict).__name__}")
+    target = model.state_dict()
+
+    def has_stats(names: Mapping[str, object]) -> bool:
+        return any(n.rsplit(".", 1)[-1] in _RUNNING_STATS for n in names)
+
+    keep_stats = has_stats(target) and has_stats(state_dict)
+    source = [(k, v) for k, v in state_dict.items()
+              if keep_stats or k.rsplit(".", 1)[-1] not in _RUNNING_STATS]
+    mine = [k for k in target if keep_stats or k.rsplit(".", 1)[-1] not in _RUNNING_STATS]
+    if len(source) != len(mine):
+        raise ValueError(f"state_dict has {len(source)} tensors to copy but the model has "
+                         f"{len(mine)}: {[k for k, _ in source]} vs {mine}")
+    bad = [f"{theirs} {tuple(getattr(v, 'shape', ()))} -> {ours} {tuple(target[ours].shape)}"
+           for (theirs, v), ours in zip(source, mine, strict=True)
+           if not isinstance(v, Tensor) or v.shape != target[ours].shape]
+    if bad:
+        raise ValueError(f"state_dict tensors do not match the model by position: {bad}")
+    model.load_state_dict({ours: v for (_, v), ours in zip(source, mine, strict=True)},
+                          strict=keep_stats or not has_stats(target))
