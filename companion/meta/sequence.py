@@ -30,6 +30,7 @@ from companion._checks import TASKS, check_positive_int
 from companion.data.episode import Episode, EpisodeBatch
 from companion.meta.label_inputs import HIDDEN
 from companion.meta.metric import remap_labels
+from companion.metrics import accuracy as metric_accuracy
 
 __all__ = ["SequenceLearner"]
 
@@ -140,7 +141,7 @@ class SequenceLearner(nn.Module, ABC):
         logits = self._checked_outputs(batch.support_x, batch.support_y, batch.query_x,
                                        int(n_ways[0]))  # [T, n_q, n_way]
         loss = F.cross_entropy(logits.flatten(0, 1), batch.query_y.flatten())
-        accuracy = (logits.argmax(-1) == batch.query_y).float().mean()
+        accuracy = metric_accuracy(logits.detach().flatten(0, 1), batch.query_y.flatten())
         return loss, {"accuracy": accuracy.detach()}
 
     @torch.no_grad()
@@ -149,7 +150,7 @@ class SequenceLearner(nn.Module, ABC):
         out = self.predict(episode)
         if self.task == "regression":
             return {"query_mse": F.mse_loss(out, episode.query_y)}
-        return {"accuracy": (out.argmax(-1) == episode.query_y).float().mean()}
+        return {"accuracy": metric_accuracy(out, episode.query_y)}
 
     @torch.no_grad()
     def predict(self, episode: Episode) -> Tensor:

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from companion.data.multitask_batch import MultiTaskBatch
+from companion.metrics import accuracy
 from companion.multitask._checks import check_kinds, check_task_losses, check_tasks
 from companion.multitask.config import LOSS_METHODS, MultiTaskConfig
 from companion.multitask.dwa import DynamicWeightAverage
@@ -170,7 +171,7 @@ class MultiTaskLearner(nn.Module):
         for t in self.tasks:
             y = sample.y[t]
             if self.kinds[t] == "classification":
-                metrics[f"accuracy/{t}"] = (out[t].argmax(dim=1) == y).float().mean()
+                metrics[f"accuracy/{t}"] = accuracy(out[t], y)
             else:
                 metrics[f"mse/{t}"] = F.mse_loss(out[t], y)
         accs = [v for k, v in metrics.items() if k.startswith("accuracy/")]

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from companion._checks import check_non_negative_int, check_positive_float, check_positive_int
+from companion.metrics import accuracy
 from companion.transfer._checks import check_non_negative_float
 from companion.transfer.batches import DomainBatch
 from companion.transfer.coral import coral_loss
@@ -181,7 +182,7 @@ class DomainAdaptation(nn.Module):
         if self.training:
             self.steps_done.add_(1)
         metrics |= {"source_loss": source_loss.detach(), "alignment": align.detach(),
-                    "source_accuracy": (logits.argmax(1) == y).float().mean(),
+                    "source_accuracy": accuracy(logits.detach(), y),
                     "coefficient": torch.tensor(coefficient, device=ce.device)}
         return loss, metrics
 
@@ -226,5 +227,5 @@ class DomainAdaptation(nn.Module):
         if not isinstance(y, Tensor):
             raise ValueError("sample needs labels y to be evaluated")
         logits = self(sample.x)  # [n, n_classes]
-        return {"accuracy": (logits.argmax(1) == y).float().mean(),
+        return {"accuracy": accuracy(logits, y),
                 "loss": F.cross_entropy(logits, y)}

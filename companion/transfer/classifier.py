@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion.metrics import accuracy
 from companion.transfer.l2sp import L2SP
 from companion.transfer.layers import Strategy, apply_strategy, layers_of, layerwise_param_groups
 
@@ -85,7 +86,7 @@ class FineTuneClassifier(nn.Module):
         logits = self(x)  # [n, n_classes]
         ce = F.cross_entropy(logits, y)
         metrics = {"cross_entropy": ce.detach(),
-                   "accuracy": (logits.argmax(1) == y).float().mean()}
+                   "accuracy": accuracy(logits.detach(), y)}
         if self.l2sp is None:
             return ce, metrics
         penalty = self.l2sp(self.encoder, self.head)
@@ -97,5 +98,5 @@ class FineTuneClassifier(nn.Module):
         """``accuracy`` and ``loss`` on a labelled batch."""
         x, y = _xy(sample, "sample")
         logits = self(x)  # [n, n_classes]
-        return {"accuracy": (logits.argmax(1) == y).float().mean(),
+        return {"accuracy": accuracy(logits, y),
                 "loss": F.cross_entropy(logits, y)}
