@@ -3,7 +3,8 @@
 This is MAML as the original reference implementation computes it, written for reading, not
 speed. It shares no code with :mod:`companion.meta.functional` (it uses ordinary autograd
 instead of ``torch.func.grad``), so the tests use it as the independent ground truth for the
-library's meta-gradients, and ``benchmarks/maml_speed.py`` uses it as the baseline.
+library's meta-gradients (``benchmarks/maml_speed.py`` has its own per-task reference,
+with one backward per task as the peer libraries' users write it).
 
 Chapter: MAML (the algorithm from scratch).
 """
