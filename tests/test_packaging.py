@@ -145,6 +145,6 @@ def test_make_test_fast_is_lint_and_the_unit_tests_without_slow_ones():
     assert re.search(r"^test-fast: lint unit-fast$", makefile, re.M)
     recipe = re.search(r"^unit-fast: .*\n\t(.*)$", makefile, re.M).group(1)
     assert 'pytest tests -m "not slow"' in recipe and "nbval" not in recipe
-    assert re.search(r"^test: lint unit notebooks book-check$", makefile, re.M)
+    assert re.search(r"^test: lint unit notebooks book-check site-test$", makefile, re.M)
     assert "make test-fast" in (ROOT / "README.md").read_text()
     assert "slow:" in (ROOT / "pyproject.toml").read_text()  # the marker is registered

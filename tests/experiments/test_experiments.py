@@ -53,21 +53,21 @@ def test_interrupted_run_resumes_exactly(mirror, tmp_path, monkeypatch):
     full = run_experiment(TINY, results_dir=tmp_path / "a", runs_dir=tmp_path / "ca",
                           progress=False, device="cpu")
     calls = {"n": 0}
-    real = MAML.meta_loss
+    real = MAML.training_step  # what fit calls every step
 
-    def crash_on_third_step(self, batch, params=None):
+    def crash_on_third_step(self, batch, optimizer):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt("simulated interruption")
-        return real(self, batch, params)
+        return real(self, batch, optimizer)
 
-    monkeypatch.setattr(MAML, "meta_loss", crash_on_third_step)
+    monkeypatch.setattr(MAML, "training_step", crash_on_third_step)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
                        progress=False, device="cpu")
     assert not (tmp_path / "b").exists()  # no result for an unfinished run
     assert not (tmp_path / "cb" / "tiny-maml-it4-seed0" / "lock").exists()  # released
-    monkeypatch.setattr(MAML, "meta_loss", real)
+    monkeypatch.setattr(MAML, "training_step", real)
     resumed = run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
                              progress=False, device="cpu")
     assert resumed["loss_curve"] == pytest.approx(full["loss_curve"])

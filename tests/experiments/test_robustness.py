@@ -119,14 +119,14 @@ from companion.experiments import MAMLExperiment, register_experiments
 from companion.experiments.__main__ import main
 from companion.meta.maml import MAML
 register_experiments(MAMLExperiment.from_dict(json.loads(sys.argv[1])))
-real, calls = MAML.meta_loss, [0]
-def hang_on_step_5(self, batch, params=None):
+real, calls = MAML.training_step, [0]  # what fit calls every step
+def hang_on_step_5(self, batch, optimizer):
     calls[0] += 1
     if calls[0] == 5:
         print("step 5", flush=True)
         time.sleep(3)  # Ctrl-C arrives mid-step: the step finishes, then the run stops
-    return real(self, batch, params)
-MAML.meta_loss = hang_on_step_5
+    return real(self, batch, optimizer)
+MAML.training_step = hang_on_step_5
 sys.exit(main(["run", "tiny-sigint", "--device", "cpu", "--quiet"] + sys.argv[2:]))
 """
 
@@ -146,6 +146,7 @@ def test_ctrl_c_exits_130_and_the_run_resumes_bit_identically(tmp_path, monkeypa
         _, err = child.communicate(timeout=60)
     finally:
         child.kill()
+        child.communicate()  # reap it and close its pipes, whatever happened above
     assert child.returncode == 130, err
     assert "Traceback" not in err and "resumes when the same command is started again" in err
     folder = tmp_path / "runs" / "tiny-sigint-seed0"
