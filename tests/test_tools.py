@@ -48,15 +48,28 @@ def test_external_script_stylesheet_font_and_missing_files_fail(tmp_path):
 
 
 def test_executed_chapter_needs_a_figure_not_just_icons(tmp_path):
-    site = _site(tmp_path, '<img src="_static/images/logo_binder.svg">')
+    site = _site(tmp_path, '<div class="cell_output"></div>'
+                           '<img src="_static/images/logo_binder.svg">')
     (site / "_static" / "images").mkdir()
     (site / "_static" / "images" / "logo_binder.svg").write_text("<svg/>")
     (site / "_sources").mkdir()
-    (site / "_sources" / "index.ipynb").write_text("{}")
+    (site / "index.html").rename(site / "01_intro.html")
+    (site / "_sources" / "01_intro.ipynb").write_text("{}")
     assert "shows no figure" in "\n".join(check_site.check(site, executed=True))
     (site / "_images").mkdir()
     (site / "_images" / "fig.png").write_bytes(b"png")
-    (site / "index.html").write_text('<html><img src="_images/fig.png"></html>')
+    (site / "01_intro.html").write_text('<html><div class="cell_output"></div>'
+                                        '<img src="_images/fig.png"></html>')
+    assert check_site.check(site, executed=True) == []
+
+
+def test_an_executed_appendix_needs_outputs_but_no_figure(tmp_path):
+    site = _site(tmp_path, "<p>code, no output</p>")
+    (site / "_sources").mkdir()
+    (site / "index.html").rename(site / "appendix.html")
+    (site / "_sources" / "appendix.ipynb").write_text("{}")
+    assert "no cell output" in "\n".join(check_site.check(site, executed=True))
+    (site / "appendix.html").write_text('<html><div class="cell_output">3</div></html>')
     assert check_site.check(site, executed=True) == []
 
 

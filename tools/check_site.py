@@ -3,7 +3,8 @@
 Fails if any page loads a script, stylesheet, image or frame from another host, if a
 stylesheet pulls fonts or imports from another host, if a page with math does not load the
 vendored MathJax, or if a referenced local file is missing. With ``--executed`` it also checks
-that every chapter page built from a notebook shows at least one figure (the site must show
+that every page built from a notebook shows cell outputs and every numbered chapter at least
+one figure (the site must show
 what the code produced).
 
 Usage: python tools/check_site.py _build/html [--executed]
@@ -50,6 +51,9 @@ def _pages(site: Path) -> list[Path]:
             if not skip & set(p.relative_to(site).parts)]
 
 
+CHAPTER = re.compile(r"^\d\d_.*\.html$")  # numbered chapters (appendix notebooks need no figure)
+
+
 def check(site: Path, executed: bool) -> list[str]:
     problems: list[str] = []
     mathjax = site / "_static" / "mathjax" / "tex-chtml.js"
@@ -68,9 +72,12 @@ def check(site: Path, executed: bool) -> list[str]:
                     problems.append(f"{rel}: references missing file {url}")
         if parser.has_math and "_static/mathjax/tex-chtml.js" not in page.read_text():
             problems.append(f"{rel}: has math but does not load the vendored MathJax")
-        chapter_source = site / "_sources" / rel.with_suffix(".ipynb")
-        if executed and chapter_source.exists() and parser.images == 0:
-            problems.append(f"{rel}: chapter page shows no figure (was it executed?)")
+        notebook_source = site / "_sources" / rel.with_suffix(".ipynb")
+        if executed and notebook_source.exists():
+            if "cell_output" not in page.read_text(encoding="utf-8"):
+                problems.append(f"{rel}: notebook page shows no cell output (was it executed?)")
+            elif CHAPTER.match(rel.name) and parser.images == 0:
+                problems.append(f"{rel}: chapter page shows no figure (was it executed?)")
     for css in sorted(site.rglob("*.css")):
         for url in CSS_URL.findall(css.read_text(encoding="utf-8", errors="replace")):
             if EXTERNAL.match(url):
