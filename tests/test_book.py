@@ -74,3 +74,13 @@ def test_citation_keys_exist_and_use_the_chapter_prefix():
                 k = k.strip()
                 assert k.startswith(prefixes[0]), f"{page.name}: {k} lacks {prefixes[0]}"
                 assert k[len(prefixes[0]):] in bib, f"{page.name}: {k} is not in references.bib"
+
+
+def test_no_control_characters_in_notebook_sources():
+    """A TeX macro written in a non-raw Python string ('\\approx' -> BEL + 'pprox') breaks
+    MathJax on the page; no cell may carry such characters."""
+    bad = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            found = bad.search("".join(cell["source"]))
+            assert found is None, f"{path.name} cell {i}: control character {found.group()!r}"
