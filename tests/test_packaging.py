@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -68,9 +69,57 @@ def test_results_dir_order_env_checkout_installed(tmp_path, monkeypatch):
     (stored / "__init__.py").touch()
     monkeypatch.setattr(companion._stored, "__file__", str(stored / "__init__.py"))
     assert results_dir() == stored / "results"
-    assert results_dir().parent / "benchmarks" / "results" == stored / "benchmarks" / "results"
     (stored / "results").rmdir()  # a package built without its data
     assert results_dir() == Path("results")
+
+
+def test_benchmarks_dir_order_env_checkout_installed_and_independent_of_results(
+        tmp_path, monkeypatch):
+    import companion._stored
+    from companion.experiments import benchmarks_dir
+
+    monkeypatch.delenv("COMPANION_BENCHMARKS_DIR", raising=False)
+    monkeypatch.setenv("COMPANION_RESULTS_DIR", str(tmp_path / "elsewhere"))  # must not matter
+    assert benchmarks_dir() == ROOT / "benchmarks" / "results"  # a checkout (this one)
+    monkeypatch.setenv("COMPANION_BENCHMARKS_DIR", str(tmp_path / "tables"))
+    assert benchmarks_dir() == tmp_path / "tables"
+    monkeypatch.delenv("COMPANION_BENCHMARKS_DIR")
+    stored = tmp_path / "site-packages" / "companion" / "_stored"  # an installed package
+    (stored / "benchmarks" / "results").mkdir(parents=True)
+    (stored / "__init__.py").touch()
+    monkeypatch.setattr(companion._stored, "__file__", str(stored / "__init__.py"))
+    assert benchmarks_dir() == stored / "benchmarks" / "results"
+    (stored / "benchmarks" / "results").rmdir()
+    assert benchmarks_dir() == Path("benchmarks") / "results"
+
+
+def test_a_fresh_run_from_an_installed_package_writes_to_the_cache_not_the_package(
+        tmp_path, monkeypatch):
+    """run=True must not write into site-packages; the result is found there afterwards."""
+    import companion._stored
+    from companion.experiments import load_or_run_experiment, runner
+
+    monkeypatch.delenv("COMPANION_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("COMPANION_RUNS_DIR", str(tmp_path / "cache" / "runs"))
+    stored = tmp_path / "site-packages" / "companion" / "_stored"
+    (stored / "results").mkdir(parents=True)
+    (stored / "__init__.py").touch()
+    monkeypatch.setattr(companion._stored, "__file__", str(stored / "__init__.py"))
+    written = []
+
+    def fake_run(cfg, *, seed, device, results_dir):
+        written.append(Path(results_dir))
+        Path(results_dir).mkdir(parents=True)
+        record = {"key": cfg.key(seed), "result": {"test": 0.5}}
+        runner.result_path(cfg, seed, results_dir).write_text(json.dumps(record))
+        return record["result"]
+
+    monkeypatch.setattr(runner, "run_experiment", fake_run)
+    assert load_or_run_experiment("maml-sinusoid", run=True) == {"test": 0.5}
+    assert written == [tmp_path / "cache" / "results"]
+    assert not any((stored / "results").iterdir()), "nothing written into the package"
+    monkeypatch.setattr(runner, "run_experiment", None)  # a second call must not run again
+    assert load_or_run_experiment("maml-sinusoid", run=True) == {"test": 0.5}
 
 
 def test_setup_py_ships_every_stored_result_in_the_repository_layout():

@@ -17,6 +17,7 @@ from companion.experiments.configs import (
 from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.runner import (
     UnreadableResultError,
+    benchmarks_dir,
     build_learner,
     load_or_run_experiment,
     load_trained,
@@ -37,6 +38,7 @@ __all__ = [
     "MetricExperiment",
     "ReptileExperiment",
     "UnreadableResultError",
+    "benchmarks_dir",
     "build_learner",
     "get_config",
     "load_or_run_experiment",

@@ -82,24 +82,65 @@ def build_learner(cfg: ExperimentConfig, seed: int = 0) -> nn.Module:
 
 
 RESULTS_ENV = "COMPANION_RESULTS_DIR"
+BENCHMARKS_ENV = "COMPANION_BENCHMARKS_DIR"
+
+
+def _stored_folder() -> Path:
+    """``companion/_stored/`` of the package that is imported (see :mod:`companion._stored`)."""
+    import companion._stored
+
+    return Path(companion._stored.__file__).resolve().parent
+
+
+def _checkout() -> Path | None:
+    """The repository that holds the imported package (a checkout or an editable install)."""
+    checkout = _stored_folder().parents[1]  # the folder that holds companion/
+    return checkout if (checkout / "pyproject.toml").is_file() else None
 
 
 def results_dir() -> Path:
     """Where the stored results are, in this order: ``$COMPANION_RESULTS_DIR``; the
     repository's ``results/`` (a checkout, also under an editable install); the copy shipped in
     the installed package (``companion/_stored/results``, see :mod:`companion._stored`); else
-    ``./results``. The benchmark tables are in ``results_dir().parent / "benchmarks" /
-    "results"`` for the second and third."""
+    ``./results``. The benchmark tables: :func:`benchmarks_dir`."""
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV])
-    import companion._stored
-
-    stored = Path(companion._stored.__file__).resolve().parent  # companion/_stored/
-    checkout = stored.parents[1]  # the folder that holds companion/
-    if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir():
+    checkout = _checkout()
+    if checkout is not None and (checkout / "results").is_dir():
         return checkout / "results"
-    installed = stored / "results"
+    installed = _stored_folder() / "results"
     return installed if installed.is_dir() else Path("results")
+
+
+def benchmarks_dir() -> Path:
+    """Where the benchmark tables (``benchmarks/results/*.json``) are, in this order:
+    ``$COMPANION_BENCHMARKS_DIR``; the repository's ``benchmarks/results/``; the copy shipped in
+    the installed package (``companion/_stored/benchmarks/results``); else
+    ``./benchmarks/results``. Independent of ``$COMPANION_RESULTS_DIR``: pointing the results
+    elsewhere does not hide the benchmark tables."""
+    if os.environ.get(BENCHMARKS_ENV):
+        return Path(os.environ[BENCHMARKS_ENV])
+    checkout = _checkout()
+    if checkout is not None and (checkout / "benchmarks" / "results").is_dir():
+        return checkout / "benchmarks" / "results"
+    installed = _stored_folder() / "benchmarks" / "results"
+    return installed if installed.is_dir() else Path("benchmarks") / "results"
+
+
+def _fresh_results_dir() -> Path:
+    """Where a fresh run's result files go: :func:`results_dir`, except when that is the copy
+    inside an installed package (pip owns it, it may be read-only, and an upgrade would delete
+    the files): then ``<cache>/companion/results`` beside the checkpoints (:func:`runs_dir`)."""
+    stored = results_dir()
+    if not os.environ.get(RESULTS_ENV) and stored == _stored_folder() / "results":
+        return runs_dir().parent / "results"
+    return stored
+
+
+def _result_dirs() -> list[Path]:
+    """The folders searched for a stored result: :func:`results_dir`, then the folder fresh
+    runs write to when it differs (an installed package's earlier run=True results)."""
+    return list(dict.fromkeys([results_dir(), _fresh_results_dir()]))
 
 
 RUNS_ENV = "COMPANION_RUNS_DIR"
@@ -130,15 +171,17 @@ def load_or_run_experiment(name: str, *, seed: int = 0, run: bool = False,
     """
     cfg = get_config(name)
     path = result_path(cfg, seed, results_dir())
-    if path.is_file():
-        record = _read_result(path, name, seed)
-        if same_experiment(record["key"], cfg.key(seed)):
-            return record["result"]
+    for folder in _result_dirs():
+        candidate = result_path(cfg, seed, folder)
+        if candidate.is_file():
+            record = _read_result(candidate, name, seed)
+            if same_experiment(record["key"], cfg.key(seed)):
+                return record["result"]
     if not run:
         raise FileNotFoundError(
             f"{path} is missing or was produced by another configuration; produce it with "
             f"`{run_command(name, seed=seed)}` (or pass run=True)")
-    return run_experiment(cfg, seed=seed, device=device, results_dir=results_dir())
+    return run_experiment(cfg, seed=seed, device=device, results_dir=_fresh_results_dir())
 
 
 def _read_result(path: Path, name: str, seed: int) -> dict[str, Any]:
@@ -183,7 +226,7 @@ def load_trained(name: str, *, seed: int = 0, run: bool = False,
     load_or_run_experiment(name, seed=seed, run=run, device=device)  # checks key / runs
     cfg = get_config(name)
     learner = build_learner(cfg, seed)
-    weights = result_path(cfg, seed, results_dir()).with_suffix(".pt")
+    weights = _stored_weights(cfg, seed)
     command = run_command(name, seed=seed)
     try:
         stored = torch.load(weights, map_location="cpu", weights_only=True)
@@ -197,6 +240,14 @@ def load_trained(name: str, *, seed: int = 0, run: bool = False,
                          f"rerun `{command}`")
     learner.load_state_dict(stored["state_dict"])
     return learner.to(device or "cpu").eval()
+
+
+def _stored_weights(cfg: ExperimentConfig, seed: int) -> Path:
+    """The ``.pt`` file beside the first stored result of ``cfg`` (see :func:`_result_dirs`)."""
+    for folder in _result_dirs():
+        if result_path(cfg, seed, folder).is_file():
+            return result_path(cfg, seed, folder).with_suffix(".pt")
+    return result_path(cfg, seed, results_dir()).with_suffix(".pt")
 
 
 def run_id(cfg: ExperimentConfig, seed: int) -> str:
