@@ -3,8 +3,13 @@
 :class:`GradientMultiTaskLearner` (``"gradnorm"``, ``"pcgrad"``, ``"mgda"``, ``"mgda_ub"``)
 defines ``training_step(batch, optimizers)``: it computes the task losses, each task's
 gradient of the shared parameters (or, for MGDA-UB, of the shared representation), lets the
-method combine them, writes ``.grad`` itself and steps the optimiser(s). The training loop
-calls it instead of doing the backward.
+method combine them, writes ``.grad`` itself, averages the gradients over processes
+(:func:`companion.engine.all_reduce_gradients`, a no-op on one process) and steps the
+optimiser(s). The training loop calls it instead of doing the backward.
+
+On several processes each rank combines the task gradients of its own batch (PCGrad's
+projections and MGDA's weights are per rank), and the combined gradients are averaged, as
+data-parallel training averages any per-rank gradient.
 
 Chapter: Multi-task learning (gradient methods).
 """
@@ -18,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from companion.data.multitask_batch import MultiTaskBatch
+from companion.engine.distributed import all_reduce_gradients
 from companion.multitask._checks import check_task_losses
 from companion.multitask.config import GRADIENT_METHODS, MultiTaskConfig
 from companion.multitask.gradients import task_gradients, write_gradients
@@ -114,7 +120,8 @@ class GradientMultiTaskLearner(MultiTaskLearner):
 
     def training_step(self, batch: MultiTaskBatch,
                       optimizers: Optimizers) -> tuple[Tensor, dict[str, Tensor]]:
-        """One step: per-task gradients, the method's combination, ``.grad``, optimiser step(s).
+        """One step: per-task gradients, the method's combination, ``.grad``, the average over
+        processes, optimiser step(s).
 
         Returns:
             The (detached) combined loss and metrics (per-task losses and weights).
@@ -129,6 +136,7 @@ class GradientMultiTaskLearner(MultiTaskLearner):
             loss, metrics = self._mgda_ub_backward(batch)
         else:
             loss, metrics = self._gradient_backward(batch)
+        all_reduce_gradients(self.parameters())  # the mean over processes (no-op on one)
         opt.step()
         if weight_opt is not None:
             weight_opt.step()
