@@ -68,15 +68,19 @@ class GradientMultiTaskLearner(MultiTaskLearner):
                                  "representation, e.g. HardSharing)")
             self._shared()
 
-    def get_extra_state(self) -> dict[str, Tensor]:
-        """PCGrad's generator state, so that a resumed run draws the same task orders."""
+    def get_extra_state(self) -> Tensor:
+        """PCGrad's generator state (uint8), so that a resumed run draws the same task orders;
+        an empty tensor for the other methods. A tensor, not a dict: the training loop's
+        checkpoint identity reads the shape of every ``state_dict`` entry."""
         if isinstance(self.gradient_method, PCGrad):
-            return {"pcgrad_generator": self.gradient_method.generator.get_state()}
-        return {}
+            return self.gradient_method.generator.get_state()
+        return torch.empty(0, dtype=torch.uint8)
 
-    def set_extra_state(self, state: dict[str, Tensor]) -> None:
-        if isinstance(self.gradient_method, PCGrad) and "pcgrad_generator" in state:
-            self.gradient_method.generator.set_state(state["pcgrad_generator"])
+    def set_extra_state(self, state: Tensor | dict[str, Tensor]) -> None:
+        if isinstance(state, dict):  # the format of earlier checkpoints
+            state = state.get("pcgrad_generator", torch.empty(0, dtype=torch.uint8))
+        if isinstance(self.gradient_method, PCGrad) and state.numel() > 0:
+            self.gradient_method.generator.set_state(state)
 
     def model_parameters(self) -> list[nn.Parameter]:
         """Every parameter except GradNorm's weights (give these to the model optimiser)."""
