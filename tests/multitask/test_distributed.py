@@ -95,3 +95,24 @@ def _run_two_worker(method: str, out: Path) -> None:
     for p in procs:
         text, _ = p.communicate(timeout=300)
         assert p.returncode == 0, text.decode()[-3000:]
+
+
+def test_dwa_records_the_losses_averaged_over_processes(monkeypatch):
+    """DWA's weights come from its loss history: every rank must record the same losses."""
+    from companion.multitask import learner as learner_module
+
+    averaged = []
+
+    def spy(value: torch.Tensor) -> torch.Tensor:
+        averaged.append(value)
+        return value + 1.0  # stands in for another rank's losses entering the mean
+
+    monkeypatch.setattr(learner_module, "all_reduce_mean", spy)
+    model = reinit(HardSharing(nn.Sequential(nn.Linear(4, 6), nn.Tanh()),
+                               {"a": nn.Linear(6, 3), "b": nn.Linear(6, 3)}), seed=1)
+    dwa = multitask_learner(model, method="dwa")
+    _, metrics = dwa.training_loss(half_batch(0))
+    assert len(averaged) == 2  # one loss per task
+    recorded = dwa.weighting.get_buffer("history")[1]  # the epoch mean (period 1)
+    expected = torch.stack([metrics["loss/a"], metrics["loss/b"]]).double() + 1.0
+    torch.testing.assert_close(recorded, expected.to(recorded))
