@@ -31,3 +31,26 @@ def test_example_runs_and_learns(mirror):
     match = re.search(r"([\d.]+) ± ([\d.]+)% \(600 episodes\)", out.stdout)
     assert match, out.stdout
     assert float(match.group(1)) > 70.0  # 100 episodes of training: far above chance (20%)
+
+
+def _multitask_example() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- homework-example-multitask.*?-->\n```python\n(.*?)```", readme, re.S)
+    assert match, "README.md lost its marked multi-task homework example"
+    return match.group(1)
+
+
+def test_multitask_example_is_ten_lines_and_uses_uncertainty_weighting():
+    code = _multitask_example()
+    assert len(code.strip().splitlines()) <= 10
+    assert 'method="uncertainty"' in code and "HardSharing" in code and "load_multimnist" in code
+
+
+@pytest.mark.slow
+def test_multitask_example_runs_and_learns_both_tasks(mirror):
+    out = subprocess.run([sys.executable, "-c", _multitask_example()], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    accuracies = dict(re.findall(r"'accuracy/(left|right|mean)': '([\d.]+)%'", out.stdout))
+    assert set(accuracies) == {"left", "right", "mean"}, out.stdout
+    assert min(float(v) for v in accuracies.values()) > 70.0  # chance is 10%

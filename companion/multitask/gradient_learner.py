@@ -3,8 +3,13 @@
 :class:`GradientMultiTaskLearner` (``"gradnorm"``, ``"pcgrad"``, ``"mgda"``, ``"mgda_ub"``)
 defines ``training_step(batch, optimizers)``: it computes the task losses, each task's
 gradient of the shared parameters (or, for MGDA-UB, of the shared representation), lets the
-method combine them, writes ``.grad`` itself and steps the optimiser(s). The training loop
-calls it instead of doing the backward.
+method combine them, writes ``.grad`` itself, averages the gradients over processes
+(:func:`companion.engine.all_reduce_gradients`, a no-op on one process) and steps the
+optimiser(s). The training loop calls it instead of doing the backward.
+
+On several processes each rank combines the task gradients of its own batch (PCGrad's
+projections and MGDA's weights are per rank), and the combined gradients are averaged, as
+data-parallel training averages any per-rank gradient.
 
 Chapter: Multi-task learning (gradient methods).
 """
@@ -18,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from companion.data.multitask_batch import MultiTaskBatch
+from companion.engine.distributed import all_reduce_gradients
 from companion.multitask._checks import check_task_losses
 from companion.multitask.config import GRADIENT_METHODS, MultiTaskConfig
 from companion.multitask.gradients import task_gradients, write_gradients
@@ -62,15 +68,19 @@ class GradientMultiTaskLearner(MultiTaskLearner):
                                  "representation, e.g. HardSharing)")
             self._shared()
 
-    def get_extra_state(self) -> dict[str, Tensor]:
-        """PCGrad's generator state, so that a resumed run draws the same task orders."""
+    def get_extra_state(self) -> Tensor:
+        """PCGrad's generator state (uint8), so that a resumed run draws the same task orders;
+        an empty tensor for the other methods. A tensor, not a dict: the training loop's
+        checkpoint identity reads the shape of every ``state_dict`` entry."""
         if isinstance(self.gradient_method, PCGrad):
-            return {"pcgrad_generator": self.gradient_method.generator.get_state()}
-        return {}
+            return self.gradient_method.generator.get_state()
+        return torch.empty(0, dtype=torch.uint8)
 
-    def set_extra_state(self, state: dict[str, Tensor]) -> None:
-        if isinstance(self.gradient_method, PCGrad) and "pcgrad_generator" in state:
-            self.gradient_method.generator.set_state(state["pcgrad_generator"])
+    def set_extra_state(self, state: Tensor | dict[str, Tensor]) -> None:
+        if isinstance(state, dict):  # the format of earlier checkpoints
+            state = state.get("pcgrad_generator", torch.empty(0, dtype=torch.uint8))
+        if isinstance(self.gradient_method, PCGrad) and state.numel() > 0:
+            self.gradient_method.generator.set_state(state)
 
     def model_parameters(self) -> list[nn.Parameter]:
         """Every parameter except GradNorm's weights (give these to the model optimiser)."""
@@ -114,7 +124,8 @@ class GradientMultiTaskLearner(MultiTaskLearner):
 
     def training_step(self, batch: MultiTaskBatch,
                       optimizers: Optimizers) -> tuple[Tensor, dict[str, Tensor]]:
-        """One step: per-task gradients, the method's combination, ``.grad``, optimiser step(s).
+        """One step: per-task gradients, the method's combination, ``.grad``, the average over
+        processes, optimiser step(s).
 
         Returns:
             The (detached) combined loss and metrics (per-task losses and weights).
@@ -129,6 +140,7 @@ class GradientMultiTaskLearner(MultiTaskLearner):
             loss, metrics = self._mgda_ub_backward(batch)
         else:
             loss, metrics = self._gradient_backward(batch)
+        all_reduce_gradients(self.parameters())  # the mean over processes (no-op on one)
         opt.step()
         if weight_opt is not None:
             weight_opt.step()

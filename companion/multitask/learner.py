@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from companion.data.multitask_batch import MultiTaskBatch
+from companion.engine.distributed import all_reduce_mean
 from companion.metrics import accuracy
 from companion.multitask._checks import check_kinds, check_task_losses, check_tasks
 from companion.multitask.config import LOSS_METHODS, MultiTaskConfig
@@ -158,7 +159,9 @@ class MultiTaskLearner(nn.Module):
             weights = self.weighting.weights()
         metrics = self._metrics(losses, weights)
         if isinstance(self.weighting, DynamicWeightAverage) and self.training:
-            self.weighting.observe(losses)
+            # On several processes every rank records the mean over ranks, so that all ranks
+            # keep the same loss history and hence the same task weights (no-op on one).
+            self.weighting.observe({t: all_reduce_mean(v.detach()) for t, v in losses.items()})
         return loss, metrics
 
     # ----------------------------------------------------------------- evaluation

@@ -207,3 +207,29 @@ def test_pcgrad_order_survives_a_checkpoint(tmp_path):
     fresh.load_state_dict(torch.load(path, weights_only=True))
     assert torch.equal(fresh.gradient_method.generator.get_state(),
                        torch.Generator().manual_seed(99).get_state())
+
+
+@pytest.mark.parametrize("method", ["pcgrad", "mgda", "gradnorm"])
+def test_fit_trains_gradient_methods_and_resumes_from_a_checkpoint(tmp_path, method):
+    """fit's checkpoint identity reads every state_dict entry's shape (extra state included)."""
+    from companion import fit
+    from companion.data import MultiTaskSampler
+
+    x = randn(32, 4, seed=5)
+    source = MultiTaskSampler.from_arrays({"a": x, "b": x}, {"a": torch.arange(32) % 3,
+                                                               "b": randn(32, 1, seed=6)}, seed=0)
+    learner = multitask_learner(_model(), KINDS, method=method, pcgrad_seed=2)
+    params = learner.model_parameters() if method == "gradnorm" else learner.parameters()
+    opt = torch.optim.SGD(params, lr=0.05)
+    opts = (opt, torch.optim.SGD(learner.gradnorm.parameters(), lr=0.05)) \
+        if method == "gradnorm" else opt
+    before = {n: p.detach().clone() for n, p in learner.named_parameters()}
+    history = fit(learner, source, opts, iterations=4, batch_size=8, checkpoint=tmp_path / "c.pt",
+                  checkpoint_every=2, progress=False)
+    assert len(history.loss) == 4 and (tmp_path / "c.pt").exists()
+    assert any(not torch.equal(before[n], p) for n, p in learner.named_parameters())
+    state = learner.state_dict()
+    fresh = multitask_learner(_model(), KINDS, method=method, pcgrad_seed=2)
+    fresh.load_state_dict(state)
+    for (n, p), q in zip(learner.named_parameters(), fresh.parameters(), strict=True):
+        assert torch.equal(p, q), n
