@@ -50,7 +50,8 @@ def test_the_two_experiments_are_registered_with_the_metric_test_protocol():
 
 
 def test_the_learner_has_a_head_over_every_training_class():
-    plain, cosine = (build_learner(CONFIGS[n]) for n in ("baseline-omniglot", "baselinepp-omniglot"))
+    plain, cosine = (build_learner(CONFIGS[n])
+                     for n in ("baseline-omniglot", "baselinepp-omniglot"))
     assert isinstance(plain, SupervisedLearner)
     assert plain.model[1].out_features == OMNIGLOT_TRAIN_CLASSES
     assert isinstance(cosine.model[1], CosineClassifier)
@@ -88,7 +89,8 @@ def test_evaluate_scores_the_fixed_test_episodes_and_the_extra_shape():
                       device=torch.device("cpu"))
     assert result["test"]["n_episodes"] == 2 and 0 <= result["test"]["mean"] <= 1
     assert set(result["extra_tests"]) == {"5-way 5-shot"}
-    assert result["protocol"]["n_query"] == 15 and "linear head" in result["protocol"]["fine_tuning"]
+    assert result["protocol"]["n_query"] == 15
+    assert "linear head" in result["protocol"]["fine_tuning"]
 
 
 def test_the_runner_uses_a_familys_own_training_source(monkeypatch, tmp_path):

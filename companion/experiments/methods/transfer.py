@@ -77,7 +77,7 @@ def build(cfg: BaselineExperiment, seed: int) -> nn.Module:
 
 def episode_learner(cfg: BaselineExperiment, learner: nn.Module) -> SupportSetFineTuner:
     """The test-time learner: a new head per episode on the frozen pre-trained encoder."""
-    encoder = learner.model[0]  # type: ignore[index]
+    encoder: nn.Module = learner.model[0]  # type: ignore[index,assignment]
     return baseline(encoder, EMBEDDING_DIM, variant=cfg.method, steps=cfg.finetune_steps,
                     lr=cfg.finetune_lr)
 
