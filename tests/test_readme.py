@@ -54,3 +54,27 @@ def test_multitask_example_runs_and_learns_both_tasks(mirror):
     accuracies = dict(re.findall(r"'accuracy/(left|right|mean)': '([\d.]+)%'", out.stdout))
     assert set(accuracies) == {"left", "right", "mean"}, out.stdout
     assert min(float(v) for v in accuracies.values()) > 70.0  # chance is 10%
+
+
+def _domain_adaptation_example() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- domain-adaptation-example.*?-->\n```python\n(.*?)```", readme, re.S)
+    assert match, "README.md lost its marked domain-adaptation example"
+    return match.group(1)
+
+
+def test_domain_adaptation_example_is_ten_lines():
+    assert len(_domain_adaptation_example().strip().splitlines()) <= 10
+
+
+@pytest.mark.slow
+def test_domain_adaptation_example_runs_and_adapts(mirror):
+    pytest.importorskip("sklearn")
+    out = subprocess.run([sys.executable, "-c", _domain_adaptation_example()], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = dict(re.findall(r"(source_only|dann): digits accuracy ([\d.]+)", out.stdout))
+    assert set(found) == {"source_only", "dann"}, out.stdout
+    source_only, dann = float(found["source_only"]), float(found["dann"])
+    assert source_only > 0.3, "the MNIST network already beats chance (10%) on digits"
+    assert dann > source_only + 0.05, "DANN improves the digits accuracy (by 19.5 points in our run)"

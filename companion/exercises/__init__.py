@@ -8,9 +8,10 @@ confirmation when it is right, so it can be run in a notebook cell as it is::
 
 One module per chapter: :mod:`~companion.exercises.concepts`,
 :mod:`~companion.exercises.maml`, :mod:`~companion.exercises.reptile`,
-:mod:`~companion.exercises.metric`, :mod:`~companion.exercises.multitask`.
+:mod:`~companion.exercises.metric`, :mod:`~companion.exercises.multitask`,
+:mod:`~companion.exercises.transfer`.
 """
 
-from companion.exercises import concepts, maml, metric, multitask, reptile
+from companion.exercises import concepts, maml, metric, multitask, reptile, transfer
 
-__all__ = ["concepts", "maml", "metric", "multitask", "reptile"]
+__all__ = ["concepts", "maml", "metric", "multitask", "reptile", "transfer"]
