@@ -53,7 +53,7 @@ def load_domain(name: str) -> ImageClassDataset:
 
 
 def cross_domain_key(experiment: str, *, shots: Sequence[int] = (1, 5), n_way: int = 5,
-                     n_query: int = 15, n_episodes: int = 600) -> dict[str, Any]:
+                     n_query: int = 5, n_episodes: int = 600) -> dict[str, Any]:
     """The protocol a stored cross-domain result must match to be reused."""
     return {"experiment": experiment, "domains": list(DOMAINS), "shots": list(shots),
             "n_way": n_way, "n_query": n_query, "n_episodes": n_episodes,
@@ -71,7 +71,7 @@ def _metrics(learner: nn.Module) -> nn.Module:
 
 
 def evaluate_cross_domain(learner: nn.Module, *, domains: dict[str, ImageClassDataset],
-                          shots: Sequence[int] = (1, 5), n_way: int = 5, n_query: int = 15,
+                          shots: Sequence[int] = (1, 5), n_way: int = 5, n_query: int = 5,
                           n_episodes: int = 600, progress: bool = False) -> dict[str, Any]:
     """``{domain: {"<k>-shot": {metric: {mean, ci95, n_episodes}}}}`` for one learner.
 
