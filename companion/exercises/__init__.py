@@ -8,9 +8,10 @@ confirmation when it is right, so it can be run in a notebook cell as it is::
 
 One module per chapter: :mod:`~companion.exercises.concepts`,
 :mod:`~companion.exercises.maml`, :mod:`~companion.exercises.reptile`,
-:mod:`~companion.exercises.metric`.
+:mod:`~companion.exercises.metric`,
+:mod:`~companion.exercises.applications`.
 """
 
-from companion.exercises import concepts, maml, metric, reptile
+from companion.exercises import applications, concepts, maml, metric, reptile
 
-__all__ = ["concepts", "maml", "metric", "reptile"]
+__all__ = ["applications", "concepts", "maml", "metric", "reptile"]
