@@ -16,6 +16,7 @@ Chapter: Applications (few-shot learning beyond one data set). References:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +30,14 @@ from companion.data import EpisodeSampler, load_mnist, load_omniglot
 from companion.data.dataset import ImageClassDataset
 from companion.data.digits import load_digits
 from companion.engine.evaluation import evaluate_all
+from companion.experiments.configs import get_config
+from companion.experiments.registry import method_spec
 from companion.experiments.runner import load_trained, results_dir
 from companion.meta.protocols import BothProtocols
 from companion.utils import describe_device, read_record, write_record
 
-__all__ = ["DOMAINS", "cross_domain_key", "cross_domain_path", "evaluate_cross_domain",
-           "load_domain", "stored_cross_domain"]
+__all__ = ["DOMAINS", "cross_domain_key", "cross_domain_path", "episode_learner",
+           "evaluate_cross_domain", "load_domain", "stored_cross_domain"]
 
 DOMAINS: tuple[str, ...] = ("omniglot", "mnist", "digits")
 EPISODE_SEED = 7_000  # + 10 * domain index + shots: the same episodes for every model
@@ -108,16 +111,28 @@ def stored_cross_domain(experiment: str, **protocol: Any) -> dict[str, Any] | No
                                                                       **protocol) else None
 
 
+def episode_learner(experiment: str, learner: nn.Module) -> nn.Module:
+    """The learner that classifies an episode: the stored learner itself, or what its family's
+    ``episode_learner(cfg, learner)`` makes of it (a pre-trained encoder with a new head per
+    episode, for the transfer baselines)."""
+    cfg = get_config(experiment)
+    family = sys.modules[method_spec(cfg.method).build.__module__]
+    wrap = getattr(family, "episode_learner", None)
+    return wrap(cfg, learner) if callable(wrap) else learner
+
+
 def run(experiment: str, *, progress: bool = True) -> dict[str, Any]:
     """Evaluate a stored model on every domain and write its result file."""
     start = time.time()
-    learner = load_trained(experiment)
+    learner = episode_learner(experiment, load_trained(experiment))
     domains = {name: load_domain(name) for name in DOMAINS}
     result = evaluate_cross_domain(learner, domains=domains, progress=progress)
     result["protocol"] = {
         "device": describe_device("cpu"),
-        "test": "metric learners: each query on its own (BatchNorm running statistics); "
-                "MAML: transductive (batch statistics of the query set, its paper's protocol)"}
+        "test": "metric learners and transfer baselines (a new head fine-tuned on each "
+                "support set, encoder frozen): each query on its own (BatchNorm running "
+                "statistics); MAML: transductive (batch statistics of the query set, its "
+                "paper's protocol)"}
     write_record(cross_domain_path(experiment), key=cross_domain_key(experiment),
                  result=result, wall_time_s=time.time() - start)
     return result

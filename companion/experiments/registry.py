@@ -45,6 +45,8 @@ class Evaluator(Protocol):
 
 Builder = Callable[[Any, int], nn.Module]  # (configuration, seed) -> learner
 OptimizerFactory = Callable[[Any, nn.Module], tuple[torch.optim.Optimizer, Any]]  # + scheduler
+# (configuration, data, learner, seed) -> (training source, validation function or None)
+SourceFactory = Callable[[Any, dict[str, Any], nn.Module, int], tuple[Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,16 @@ class MethodSpec:
         build: ``(cfg, seed) -> learner`` (an ``nn.Module`` with ``meta_loss`` and ``predict``).
         evaluate: ``(cfg, learner, data, *, progress, device) -> dict`` (see :class:`Evaluator`).
         optimizer: ``(cfg, learner) -> (optimizer, scheduler or None)``.
+        training_source: ``(cfg, data, learner, seed) -> (source, validate or None)``, the
+            data :func:`companion.fit` draws from; None -> episodes of the training classes
+            (:func:`companion.experiments.sources.training_tasks`).
     """
 
     config: type[ExperimentConfig]
     build: Builder
     evaluate: Evaluator
     optimizer: OptimizerFactory
+    training_source: SourceFactory | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,10 @@ EXPERIMENTS: dict[str, ExperimentConfig] = {}
 
 
 def register_method(*names: str, config: type[ExperimentConfig], build: Builder,
-                    evaluate: Evaluator, optimizer: OptimizerFactory) -> None:
-    """Register one or more method names (e.g. ``"maml", "fomaml"``) with their family.
+                    evaluate: Evaluator, optimizer: OptimizerFactory,
+                    training_source: SourceFactory | None = None) -> None:
+    """Register one or more method names (e.g. ``"maml", "fomaml"``) with their family
+    (``training_source``: see :class:`MethodSpec`; default: training episodes).
 
     Raises:
         ValueError: a name is registered already, or is not in ``config.METHODS``.
@@ -91,7 +99,7 @@ def register_method(*names: str, config: type[ExperimentConfig], build: Builder,
             raise ValueError(f"method {name!r} is not among {config.__name__}.METHODS "
                              f"{config.METHODS}")
     for name in names:
-        _METHODS[name] = MethodSpec(config, build, evaluate, optimizer)
+        _METHODS[name] = MethodSpec(config, build, evaluate, optimizer, training_source)
 
 
 def register_experiments(*configs: ExperimentConfig) -> None:

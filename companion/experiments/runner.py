@@ -273,7 +273,8 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     learner = spec.build(cfg, seed).to(dev)
     optimizer, scheduler = spec.optimizer(cfg, learner)
     data = load_data(cfg, dev)
-    tasks, validate = training_tasks(cfg, data, learner, rank_seed(seed, rank()))
+    source = spec.training_source or training_tasks
+    tasks, validate = source(cfg, data, learner, rank_seed(seed, rank()))
     folder = run_dir(cfg, seed, runs_dir)
     writer = _is_writer()
     if not writer:
