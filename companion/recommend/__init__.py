@@ -3,6 +3,7 @@
 Chapter: Applications (cold-start recommendation).
 """
 
+from companion.recommend.evaluation import summarise, user_episodes, user_scores
 from companion.recommend.finetune import FineTuneRecommender
 from companion.recommend.global_model import GlobalRecommender, pooled_ratings
 from companion.recommend.melu import MeLU, MeLUConfig
@@ -26,4 +27,7 @@ __all__ = [
     "decision_parameter_names",
     "pooled_ratings",
     "rating_metrics",
+    "summarise",
+    "user_episodes",
+    "user_scores",
 ]
