@@ -77,4 +77,4 @@ def test_domain_adaptation_example_runs_and_adapts(mirror):
     assert set(found) == {"source_only", "dann"}, out.stdout
     source_only, dann = float(found["source_only"]), float(found["dann"])
     assert source_only > 0.3, "the MNIST network already beats chance (10%) on digits"
-    assert dann > source_only + 0.05, "DANN improves the digits accuracy (by 19.5 points in our run)"
+    assert dann > source_only + 0.05, "DANN improves digits accuracy (by 19.5 points in our run)"
