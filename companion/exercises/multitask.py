@@ -41,12 +41,17 @@ def check_pcgrad_projection(g1_projected: Sequence[float], *,
 
     Raises:
         AssertionError: a wrong answer, with a hint.
-        ValueError: ``g1`` and ``g2`` of different lengths or not finite.
+        ValueError: ``g1_projected`` not numbers, or ``g1`` and ``g2`` of different lengths or
+            not finite.
     """
     a, b = _vector(g1, "g1"), _vector(g2, "g2")
     if a.shape != b.shape:
         raise ValueError(f"g1 and g2 must have the same length, got {a.numel()} and {b.numel()}")
-    answer = torch.as_tensor(g1_projected, dtype=torch.float64).flatten()
+    try:
+        answer = torch.as_tensor(g1_projected, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            f"g1_projected must be a sequence of numbers, got {g1_projected!r}") from err
     require(answer.shape == a.shape, f"expected {a.numel()} numbers, got {answer.numel()}.")
     # Two tasks: the order does not matter for g1, which is projected on g2 only.
     expected = project_conflicting({"1": {"w": a}, "2": {"w": b}},
@@ -70,10 +75,16 @@ def check_mgda_weight(alpha_1: float, *, g1: Sequence[float] = (1.0, 0.0),
 
     Raises:
         AssertionError: a wrong answer, with a hint.
+        ValueError: ``g1`` and ``g2`` of different lengths or not finite.
     """
     a, b = _vector(g1, "g1"), _vector(g2, "g2")
     if a.shape != b.shape:
         raise ValueError(f"g1 and g2 must have the same length, got {a.numel()} and {b.numel()}")
+    if torch.equal(a, b):  # the segment is one point: every weight in [0, 1] is a minimiser
+        value = float(alpha_1)
+        require(0.0 <= value <= 1.0, f"alpha_1: got {alpha_1!r}; a weight lies in [0, 1].")
+        confirm("g1 = g2, so every weight in [0, 1] gives the same min-norm point.")
+        return
     expected = float(min_norm_two(a @ a, a @ b, b @ b))
     require_close(alpha_1, expected, name="alpha_1", rel=1e-4,
                   hint="Minimise |a g1 + (1 - a) g2|^2 over a (a parabola) and clip to [0, 1].")

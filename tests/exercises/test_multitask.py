@@ -15,6 +15,8 @@ def test_pcgrad_projection(capsys):
         multitask.check_pcgrad_projection([1.0])
     with pytest.raises(ValueError, match="g2"):
         multitask.check_pcgrad_projection([1.0, 1.0], g2=(float("nan"), 1.0))
+    with pytest.raises(ValueError, match="g1_projected"):
+        multitask.check_pcgrad_projection("ab")  # type: ignore[arg-type]
 
 
 def test_mgda_weight(capsys):
@@ -23,6 +25,9 @@ def test_mgda_weight(capsys):
     with pytest.raises(AssertionError, match="parabola"):
         multitask.check_mgda_weight(0.5)
     multitask.check_mgda_weight(1.0, g1=(1.0, 0.0), g2=(2.0, 0.0))  # clipped: g1 is shorter
+    multitask.check_mgda_weight(0.3, g1=(1.0, 1.0), g2=(1.0, 1.0))  # one point: any weight
+    with pytest.raises(AssertionError, match=r"\[0, 1\]"):
+        multitask.check_mgda_weight(1.5, g1=(1.0, 1.0), g2=(1.0, 1.0))
 
 
 def test_uncertainty_optimum(capsys):
