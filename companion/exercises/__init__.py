@@ -8,9 +8,9 @@ confirmation when it is right, so it can be run in a notebook cell as it is::
 
 One module per chapter: :mod:`~companion.exercises.concepts`,
 :mod:`~companion.exercises.maml`, :mod:`~companion.exercises.reptile`,
-:mod:`~companion.exercises.metric`.
+:mod:`~companion.exercises.metric`, :mod:`~companion.exercises.model_based`.
 """
 
-from companion.exercises import concepts, maml, metric, reptile
+from companion.exercises import concepts, maml, metric, model_based, reptile
 
-__all__ = ["concepts", "maml", "metric", "reptile"]
+__all__ = ["concepts", "maml", "metric", "model_based", "reptile"]
