@@ -42,7 +42,8 @@ def test_shuffled_support_keeps_the_episodes_and_permutes_the_support():
 
 
 def test_registered_runs_and_their_learners():
-    for method, kind in (("mann", MemoryAugmentedLearner), ("transformer", InContextLearner)):
+    for method, kind in (("lstm", RecurrentLearner), ("mann", MemoryAugmentedLearner),
+                         ("transformer", InContextLearner)):
         cfg = CONFIGS[f"{method}-omniglot-5w1s"]
         assert isinstance(cfg, BlackBoxExperiment) and cfg.shuffle
         assert (cfg.n_way, cfg.n_shot, cfg.test_n_query, cfg.test_episodes) == (5, 1, 15, 600)

@@ -119,4 +119,4 @@ def _named(method: Literal["lstm", "mann", "transformer"]) -> BlackBoxExperiment
         checkpoint_every=250, shot_sweep=(2, 3, 5))
 
 
-register_experiments(*(_named(m) for m in ("mann", "transformer")))
+register_experiments(*(_named(m) for m in ("lstm", "mann", "transformer")))
