@@ -109,16 +109,17 @@ def _synthetic(n_tasks: int, generator: torch.Generator, *, dim: int = 16, n_way
 
 @pytest.mark.slow
 def test_learns_synthetic_episodes():
-    """900 Adam steps of 32 synthetic episodes take the memory to > 80% test accuracy (chance
-    is 20%; the version that read after writing, without a key strength, was at 21%)."""
+    """400 Adam steps (learning rate 3e-3) of 32 synthetic episodes take the memory past 80%
+    test accuracy, 500 episodes (chance is 20%). Measured: 86% after 300 steps, where the
+    version that read after writing and had no key strength was still at 22%."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
         net = MemoryAugmentedLearner(nn.Identity(), embedding_dim=16, max_ways=5, max_support=5,
                                      hidden_size=64)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(1)
     zs, ys, zq, yq = _synthetic(500, torch.Generator().manual_seed(2))
-    for _ in range(900):
+    for _ in range(400):
         s_x, s_y, q_x, q_y = _synthetic(32, g)
         loss = F.cross_entropy(net._outputs(s_x, s_y, q_x).flatten(0, 1), q_y.flatten())
         optimizer.zero_grad()
