@@ -12,7 +12,7 @@ key ``k_t`` and a key strength ``beta_t >= 1``; an external memory ``M`` (``n_sl
 * **usage**: ``w^u_t = gamma w^u_{t-1} + w^r_t + w^w_t``; ``w^lu_t`` is 1 on the slot of
   least usage.
 
-Two details decide whether the memory can be used at all (measured in the chapter). Reading
+Two details decide whether the memory can be used at all (``tests/meta/test_mann.py``). Reading
 *before* writing: a key read back from a memory that already holds it has cosine 1 with its
 own entry, so every read would retrieve the step's own, label-less write instead of the
 support entry that binds an input to its label. And the key strength (the sharpening of the
