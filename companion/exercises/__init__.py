@@ -8,11 +8,21 @@ confirmation when it is right, so it can be run in a notebook cell as it is::
 
 One module per chapter: :mod:`~companion.exercises.concepts`,
 :mod:`~companion.exercises.maml`, :mod:`~companion.exercises.reptile`,
-<<<<<<< HEAD
 :mod:`~companion.exercises.metric`, :mod:`~companion.exercises.multitask`,
-:mod:`~companion.exercises.transfer`, :mod:`~companion.exercises.applications`.
+:mod:`~companion.exercises.transfer`, :mod:`~companion.exercises.model_based`,
+:mod:`~companion.exercises.applications`.
 """
 
-from companion.exercises import applications, concepts, maml, metric, multitask, reptile, transfer
+from companion.exercises import (
+    applications,
+    concepts,
+    maml,
+    metric,
+    model_based,
+    multitask,
+    reptile,
+    transfer,
+)
 
-__all__ = ["applications", "concepts", "maml", "metric", "multitask", "reptile", "transfer"]
+__all__ = ["applications", "concepts", "maml", "metric", "model_based", "multitask", "reptile",
+           "transfer"]

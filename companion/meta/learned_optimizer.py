@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from companion._checks import check_positive_float, check_positive_int
+from companion.engine.distributed import all_reduce_gradients
 from companion.meta.optimizees import Problems
 
 __all__ = ["LSTMOptimizer", "LSTMOptimizerConfig", "Unroll", "baseline_curve",
@@ -200,6 +201,11 @@ class LSTMOptimizer(nn.Module):
         per truncation (truncated BPTT). Returns the mean meta-loss per truncation (detached)
         and the final loss.
 
+        With several processes (``torchrun``; see :mod:`companion.engine.distributed`) each
+        process unrolls its own share of the problems and the meta-gradients are averaged
+        over the processes before every meta-update, as :func:`companion.fit` does for
+        learners without a ``training_step``; with one process nothing changes.
+
         Args:
             problems: a batch of training problems (e.g. ``ProblemSampler.sample_batch(n)``).
             optimizer: the meta-optimiser of this module's parameters (or a 1-tuple of it, as
@@ -217,6 +223,7 @@ class LSTMOptimizer(nn.Module):
             loss = result.meta_loss()
             optimizer.zero_grad()
             loss.backward()
+            all_reduce_gradients(self.parameters())  # the mean over processes (no-op: one)
             optimizer.step()
             theta = result.theta.detach()
             state = [(h.detach(), cc.detach()) for h, cc in result.state]

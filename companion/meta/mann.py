@@ -1,21 +1,32 @@
 """A memory-augmented neural network (MANN) with least-recently-used access (Santoro et al.).
 
 An LSTM *controller* reads ``(embedding of x_t, label input, last read vector)`` and emits a
-key ``k_t``; an external memory ``M`` (``n_slots`` rows of ``word_size``) is written and read
-with it (section 3 of the paper):
+key ``k_t`` and a key strength ``beta_t >= 1``; an external memory ``M`` (``n_slots`` rows of
+``word_size``) is read and then written with it (section 3 of the paper):
 
+* **read**, from the memory as written up to the previous step:
+  ``w^r_t = softmax(beta_t cosine(k_t, M_{t-1}))``, ``r_t = sum_i w^r_t(i) M_{t-1}(i)``;
 * **write** (LRUA): ``w^w_t = sigmoid(a) w^r_{t-1} + (1 - sigmoid(a)) w^lu_{t-1}``, a learned
-  mix of "the slot I just read" and "the least-used slot" (which is first erased);
+  mix of "the slot I last read" and "the least-used slot" (which is first erased);
   ``M_t = M_{t-1} + w^w_t k_t^T``;
-* **read**: ``w^r_t = softmax(cosine(k_t, M_t))``, ``r_t = sum_i w^r_t(i) M_t(i)``;
 * **usage**: ``w^u_t = gamma w^u_{t-1} + w^r_t + w^w_t``; ``w^lu_t`` is 1 on the slot of
   least usage.
+
+Two details decide whether the memory can be used at all (``tests/meta/test_mann.py``). Reading
+*before* writing: a key read back from a memory that already holds it has cosine 1 with its
+own entry, so every read would retrieve the step's own, label-less write instead of the
+support entry that binds an input to its label. And the key strength (the sharpening of the
+Neural Turing Machine's content addressing): a softmax of cosines, which lie in ``[-1, 1]``,
+over 32 slots is nearly uniform (no weight above ``e^2 / (e^2 + 31) = 0.19``), so without it
+the read is close to the mean of the memory whatever the key.
 
 The class prediction is a linear map of ``[h_t, r_t]``. As in :class:`RecurrentLearner`, each
 query is one further step from the state after the support sequence, run in parallel, with a
 zero label input (or the last support label with ``shift=True``).
 
-Chapter: Model-based meta-learning. Reference: :cite:t:`santoro2016meta`.
+Chapter: Model-based meta-learning. References: :cite:t:`santoro2016meta`; the key strength
+as in the Neural Turing Machine (Graves et al., 2014, "Neural Turing Machines",
+arXiv:1410.5401).
 """
 
 from __future__ import annotations
@@ -86,6 +97,7 @@ class MemoryAugmentedLearner(SequenceLearner):
         self.n_slots, self.word_size = n_slots, word_size
         self.controller = nn.LSTMCell(embedding_dim + max_ways + word_size, hidden_size)
         self.key = nn.Linear(hidden_size, word_size)
+        self.strength = nn.Linear(hidden_size, 1)  # beta_t = 1 + softplus(.)
         self.gate = nn.Linear(hidden_size, 1)
         self.head = nn.Linear(hidden_size + word_size, max_ways)
 
@@ -102,14 +114,16 @@ class MemoryAugmentedLearner(SequenceLearner):
         """One time step: ``x`` ``[B, embedding_dim + max_ways]`` -> ``[B, max_ways]`` logits."""
         h, c = self.controller(torch.cat([x, state.read], dim=-1), (state.h, state.c))
         key = torch.tanh(self.key(h))  # [B, word]
+        beta = 1 + F.softplus(self.strength(h))  # [B, 1]
+        # read first: the memory as the earlier steps left it (never the step's own entry)
+        similarity = F.cosine_similarity(key[:, None, :], state.memory, dim=-1, eps=1e-8)
+        read_weights = (beta * similarity).softmax(-1)  # [B, slots]
+        read = (read_weights[..., None] * state.memory).sum(1)  # [B, word]
         least_used = F.one_hot(state.usage.argmin(-1), self.n_slots).to(x.dtype)  # [B, slots]
         mix = torch.sigmoid(self.gate(h))  # [B, 1]
         write = mix * state.read_weights + (1 - mix) * least_used  # [B, slots]
         memory = state.memory * (1 - least_used[..., None])  # erase the least-used slot
         memory = memory + write[..., None] * key[:, None, :]  # [B, slots, word]
-        similarity = F.cosine_similarity(key[:, None, :], memory, dim=-1, eps=1e-8)
-        read_weights = similarity.softmax(-1)  # [B, slots]
-        read = (read_weights[..., None] * memory).sum(1)  # [B, word]
         usage = self.gamma * state.usage + read_weights + write  # [B, slots]
         logits = self.head(torch.cat([h, read], dim=-1))  # [B, max_ways]
         return logits, MemoryState(h, c, memory, read, read_weights, usage)

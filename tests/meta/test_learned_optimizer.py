@@ -230,3 +230,75 @@ def test_a_few_meta_updates_make_the_optimiser_useful_on_held_out_quadratics():
         opt.training_step(sampler.sample_batch(16), meta)
     after = opt.unroll(held_out, 20, meta=False).losses[-1].mean()
     assert after < 0.2 * before, (before, after)
+
+
+# ---------------------------------------------------------------- several processes
+
+
+def test_training_step_all_reduces_before_every_meta_update(monkeypatch):
+    """training_step averages the meta-gradients over processes (a no-op with one process)
+    right before each step: the update is SGD on exactly the gradient it all-reduced, and
+    that gradient is the meta-gradient of the truncation computed independently."""
+    import companion.meta.learned_optimizer as module
+
+    opt = _optimizer(hidden_size=6, unroll=4, truncation=2)
+    reference = _optimizer(hidden_size=6, unroll=4, truncation=2)
+    seen: list[list[torch.Tensor]] = []
+
+    def recording(parameters):
+        params = list(parameters)
+        assert {id(p) for p in params} == {id(p) for p in opt.parameters()}
+        module_all_reduce(params)
+        seen.append([p.grad.detach().clone() for p in params])
+
+    module_all_reduce = module.all_reduce_gradients
+    monkeypatch.setattr(module, "all_reduce_gradients", recording)
+    problems = QuadraticFamily(dim=3).sample(2, generator=_gen(), dtype=torch.float64)
+    before = [p.detach().clone() for p in opt.parameters()]
+    opt.training_step(problems, torch.optim.SGD(opt.parameters(), lr=0.1))
+    assert len(seen) == 2  # one all-reduce per truncation
+    first, _ = reference.meta_loss(problems, steps=2)  # the first truncation, by hand
+    expected = torch.autograd.grad(first, list(reference.parameters()))
+    for got, want in zip(seen[0], expected, strict=True):
+        torch.testing.assert_close(got, want)
+    second = [p.detach().clone() for p in opt.parameters()]
+    # SGD after two truncations: theta - lr * (g1 + g2), each g what was all-reduced
+    for b, a, g1, g2 in zip(before, second, seen[0], seen[1], strict=True):
+        torch.testing.assert_close(a, b - 0.1 * (g1 + g2))
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_optimiser_as_one_on_all_problems(tmp_path):
+    """Two gloo processes, each with two of four quadratics, end one training_step with the
+    parameters of one process that saw all four (float64, up to summation order)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.meta.dist_lstm_worker import LR, optimiser, problems
+
+    worker = Path(__file__).with_name("dist_lstm_worker.py")
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    procs = []
+    for r in (0, 1):
+        env = {**os.environ, "WORLD_SIZE": "2", "RANK": str(r), "LOCAL_RANK": str(r),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(root)}
+        procs.append(subprocess.Popen([sys.executable, str(worker), str(tmp_path / "p.pt")],
+                                      env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT))
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out.decode()[-3000:]
+    two = torch.load(tmp_path / "p.pt", weights_only=True)
+    one = optimiser()
+    one.training_step(problems(), torch.optim.SGD(one.parameters(), lr=LR))
+    start = optimiser().state_dict()
+    assert any(not torch.equal(v, start[k]) for k, v in one.state_dict().items())  # it trained
+    for name, value in one.state_dict().items():
+        torch.testing.assert_close(two[name], value, rtol=1e-10, atol=1e-12)

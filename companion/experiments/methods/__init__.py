@@ -5,6 +5,6 @@ Adding a method: write ``methods/<family>.py`` (its configuration dataclass, ``b
 it here.
 """
 
-from companion.experiments.methods import joint, maml, metric, reptile, transfer
+from companion.experiments.methods import blackbox, joint, maml, metric, reptile, transfer
 
-__all__ = ["joint", "maml", "metric", "reptile", "transfer"]
+__all__ = ["blackbox", "joint", "maml", "metric", "reptile", "transfer"]
