@@ -23,3 +23,15 @@ def test_every_key_cited_in_the_library_exists():
              for group in re.findall(r":cite:[tp]:`([^`]+)`", path.read_text())
              for key in group.split(",")}
     assert cited <= known, sorted(cited - known)
+
+
+def test_every_chapter_has_its_own_bibliography_label_prefix():
+    """Two chapters with one :labelprefix: give duplicate labels (a -W build error)."""
+    import json
+
+    prefixes: dict[str, str] = {}
+    for path in sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb")):
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        for prefix in re.findall(r":labelprefix: (\S+)", text):
+            assert prefix not in prefixes, f"{path.name} reuses {prefix} of {prefixes[prefix]}"
+            prefixes[prefix] = path.name
