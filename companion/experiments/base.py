@@ -47,6 +47,16 @@ def check_positive_int(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def check_extra_tests(extra_tests: tuple[Any, ...]) -> None:
+    """Each extra test setting must be an ``(n_way, n_shot)`` pair of positive ints."""
+    for shape in extra_tests:
+        if not (isinstance(shape, tuple) and len(shape) == 2):
+            raise ValueError(f"extra_tests entries must be (n_way, n_shot) pairs, got "
+                             f"{shape!r}")
+        check_positive_int("extra_tests n_way", shape[0])
+        check_positive_int("extra_tests n_shot", shape[1])
+
+
 def _check_nonnegative_int(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")

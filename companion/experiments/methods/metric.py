@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from companion.experiments.base import AdamTrained, check_positive_int
+from companion.experiments.base import AdamTrained, check_extra_tests
 from companion.experiments.protocol import fixed_test_sampler, omniglot_protocol
 from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.sources import adam_optimizer
@@ -38,12 +38,7 @@ class MetricExperiment(AdamTrained):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for shape in self.extra_tests:
-            if not (isinstance(shape, tuple) and len(shape) == 2):
-                raise ValueError(f"extra_tests entries must be (n_way, n_shot) pairs, got "
-                                 f"{shape!r}")
-            check_positive_int("extra_tests n_way", shape[0])
-            check_positive_int("extra_tests n_shot", shape[1])
+        check_extra_tests(self.extra_tests)
 
 
 def build(cfg: MetricExperiment, seed: int) -> nn.Module:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from companion.data import BatchSampler, EpisodeSampler
-from companion.experiments.base import AdamTrained, check_positive_int
+from companion.experiments.base import AdamTrained, check_extra_tests, check_positive_int
 from companion.experiments.protocol import fixed_test_sampler, omniglot_protocol
 from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.sources import VAL_SEED, adam_optimizer
@@ -58,12 +58,7 @@ class BaselineExperiment(AdamTrained):
         check_positive_int("finetune_steps", self.finetune_steps)
         if not isinstance(self.finetune_lr, (int, float)) or not self.finetune_lr > 0:
             raise ValueError(f"finetune_lr must be > 0, got {self.finetune_lr!r}")
-        for shape in self.extra_tests:
-            if not (isinstance(shape, tuple) and len(shape) == 2):
-                raise ValueError(f"extra_tests entries must be (n_way, n_shot) pairs, got "
-                                 f"{shape!r}")
-            check_positive_int("extra_tests n_way", shape[0])
-            check_positive_int("extra_tests n_shot", shape[1])
+        check_extra_tests(self.extra_tests)
 
 
 def build(cfg: BaselineExperiment, seed: int) -> nn.Module:
