@@ -18,6 +18,7 @@ from companion.engine import evaluate_all
 from companion.experiments.base import ExperimentConfig
 from companion.meta.maml import MAML, adaptation_curve
 from companion.meta.protocols import BothProtocols
+from companion.training import evaluate as evaluate_episodes
 from companion.training import mean_ci95
 
 __all__ = ["TEST_SEED", "evaluate_adaptation", "evaluate_regression", "fixed_test_sampler",
@@ -39,6 +40,19 @@ def fixed_test_sampler(cfg: ExperimentConfig, data: dict[str, Any], n_way: int |
     return EpisodeSampler(data["test"], n_way=n_way or cfg.test_n_way,
                           n_shot=n_shot or cfg.test_n_shot, n_query=cfg.test_n_query,
                           seed=TEST_SEED)
+
+
+def fixed_and_extra_tests(cfg: Any, learner: Any, data: dict[str, Any], *,
+                          progress: bool) -> tuple[Any, dict[str, Any]]:
+    """Accuracy on the fixed test episodes, and on each ``cfg.extra_tests`` (n_way, n_shot)
+    shape as ``{"<n>-way <k>-shot": MeanCI dict}``; each query classified as ``learner`` does."""
+    accuracy = evaluate_episodes(learner, fixed_test_sampler(cfg, data),
+                                 n_episodes=cfg.test_episodes, progress=progress)
+    extra = {f"{n_way}-way {n_shot}-shot": evaluate_episodes(
+                learner, fixed_test_sampler(cfg, data, n_way, n_shot),
+                n_episodes=cfg.test_episodes, progress=progress).to_dict()
+             for n_way, n_shot in cfg.extra_tests}
+    return accuracy, extra
 
 
 def evaluate_adaptation(cfg: Any, data: dict[str, Any], learner: Any,

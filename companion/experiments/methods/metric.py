@@ -12,14 +12,16 @@ import torch
 from torch import nn
 
 from companion.experiments.base import AdamTrained, check_extra_tests
-from companion.experiments.protocol import fixed_test_sampler, omniglot_protocol
+from companion.experiments.protocol import (
+    fixed_and_extra_tests,
+    omniglot_protocol,
+)
 from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.sources import adam_optimizer
 from companion.meta.matching import MatchingNetwork
 from companion.meta.protonet import PrototypicalNetwork
 from companion.meta.relation import RelationNetwork
 from companion.models import Conv4
-from companion.training import evaluate as evaluate_episodes
 
 __all__ = ["MATCHING_SCALE", "MetricExperiment"]
 
@@ -54,12 +56,7 @@ def build(cfg: MetricExperiment, seed: int) -> nn.Module:
 def evaluate(cfg: MetricExperiment, learner: nn.Module, data: dict[str, Any], *,
              progress: bool, device: torch.device) -> dict[str, Any]:
     """Eval mode: BatchNorm running statistics, so no transduction; then the extra shapes."""
-    accuracy = evaluate_episodes(learner, fixed_test_sampler(cfg, data),
-                                 n_episodes=cfg.test_episodes, progress=progress)
-    extra = {f"{n_way}-way {n_shot}-shot": evaluate_episodes(
-                learner, fixed_test_sampler(cfg, data, n_way, n_shot),
-                n_episodes=cfg.test_episodes, progress=progress).to_dict()
-             for n_way, n_shot in cfg.extra_tests}
+    accuracy, extra = fixed_and_extra_tests(cfg, learner, data, progress=progress)
     return {"test": accuracy.to_dict(), "extra_tests": extra, "protocol": {
         **omniglot_protocol(cfg), "test": "each query on its own (BatchNorm running statistics)"}}
 

@@ -20,7 +20,10 @@ from torch import nn
 
 from companion.data import BatchSampler, EpisodeSampler
 from companion.experiments.base import AdamTrained, check_extra_tests, check_positive_int
-from companion.experiments.protocol import fixed_test_sampler, omniglot_protocol
+from companion.experiments.protocol import (
+    fixed_and_extra_tests,
+    omniglot_protocol,
+)
 from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.sources import VAL_SEED, adam_optimizer
 from companion.models import Conv4
@@ -99,12 +102,7 @@ def evaluate(cfg: BaselineExperiment, learner: nn.Module, data: dict[str, Any], 
     """The fixed test episodes of every Omniglot experiment, each query on its own (the
     encoder's BatchNorm uses its running statistics), then the extra shapes."""
     tuner = episode_learner(cfg, learner)
-    accuracy = evaluate_episodes(tuner, fixed_test_sampler(cfg, data),
-                                 n_episodes=cfg.test_episodes, progress=progress)
-    extra = {f"{n_way}-way {n_shot}-shot": evaluate_episodes(
-                tuner, fixed_test_sampler(cfg, data, n_way, n_shot),
-                n_episodes=cfg.test_episodes, progress=progress).to_dict()
-             for n_way, n_shot in cfg.extra_tests}
+    accuracy, extra = fixed_and_extra_tests(cfg, tuner, data, progress=progress)
     return {"test": accuracy.to_dict(), "extra_tests": extra, "protocol": {
         **omniglot_protocol(cfg),
         "pre_training": f"{OMNIGLOT_TRAIN_CLASSES}-way classification of the training split, "
