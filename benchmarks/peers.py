@@ -36,6 +36,7 @@ PEER_VARIANTS = [
     "loop, 2nd order, batched first step",
     "learn2learn, 1st order",
     "loop, 1st order",
+    "vmap, 1st order",
     "loop, 1st order, backward per task",
 ]
 
