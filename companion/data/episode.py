@@ -17,6 +17,13 @@ __all__ = ["Episode", "EpisodeBatch"]
 def _check_split(x: Tensor, y: Tensor, name: str, batch_dims: int) -> None:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise ValueError(f"{name}_x and {name}_y must be tensors")
+    if (batch_dims == 1 and y.ndim == 1 and x.ndim >= 3 and y.shape[0] == x.shape[1]
+            and not y.dtype.is_floating_point):
+        raise ValueError(
+            f"{name}_y has shape {tuple(y.shape)}: one label per example but no task "
+            f"dimension; a batch needs [n_tasks, n] labels ({name}_x is {tuple(x.shape)}). "
+            "For labels shared by every task use EpisodeBatch.from_shared_labels(...)"
+        )
     if x.ndim < batch_dims + 1 or y.ndim < batch_dims + 1:
         raise ValueError(f"{name}_x and {name}_y need an example dimension")
     if x.shape[: batch_dims + 1] != y.shape[: batch_dims + 1]:
@@ -143,6 +150,47 @@ class EpisodeBatch:
             raise ValueError("support and query must have the same number of tasks")
         if self.classes is not None and not isinstance(self.classes, Tensor):
             raise ValueError("classes must be a [n_tasks, n_way] tensor or None")
+
+    @staticmethod
+    def from_shared_labels(support_x: Tensor, support_y: Tensor, query_x: Tensor,
+                           query_y: Tensor) -> EpisodeBatch:
+        """A batch whose tasks all use the same labels, given once.
+
+        Common in benchmarks and in class-ordered samplers: every task's support is
+        ``0, 1, ..., n_way-1`` (repeated per shot) and so is its query set.
+
+        Args:
+            support_x: ``[n_tasks, n_support, *input_shape]``.
+            support_y: ``[n_support]`` labels (or targets) shared by every task.
+            query_x: ``[n_tasks, n_query, *input_shape]``.
+            query_y: ``[n_query]`` shared labels.
+
+        Returns:
+            The batch, with the labels expanded to ``[n_tasks, n]`` (a view: no copy).
+
+        Raises:
+            ValueError: inputs without a task dimension, or labels that do not match the
+                number of examples.
+
+        Example:
+            >>> labels = torch.arange(5)
+            >>> batch = EpisodeBatch.from_shared_labels(torch.rand(32, 5, 1, 28, 28), labels,
+            ...                                          torch.rand(32, 5, 1, 28, 28), labels)
+            >>> tuple(batch.support_y.shape)
+            (32, 5)
+        """
+        for name, x, y in (("support", support_x, support_y), ("query", query_x, query_y)):
+            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+                raise ValueError(f"{name}_x and {name}_y must be tensors")
+            if x.ndim < 3:
+                raise ValueError(f"{name}_x must be [n_tasks, n, *input_shape], got shape "
+                                 f"{tuple(x.shape)}")
+            if y.ndim < 1 or y.shape[0] != x.shape[1]:
+                raise ValueError(f"{name}_y must hold one label per example shared by every "
+                                 f"task, shape [{x.shape[1]}, ...], got {tuple(y.shape)}")
+        n_tasks = support_x.shape[0]
+        return EpisodeBatch(support_x, support_y.expand(n_tasks, *support_y.shape), query_x,
+                            query_y.expand(n_tasks, *query_y.shape))
 
     @staticmethod
     def stack(episodes: Sequence[Episode]) -> EpisodeBatch:

@@ -81,7 +81,7 @@ def evaluate_cross_domain(learner: nn.Module, *, domains: dict[str, ImageClassDa
     """``{domain: {"<k>-shot": {metric: {mean, ci95, n_episodes}}}}`` for one learner.
 
     ``both_protocols`` (MAML, Reptile) adds ``accuracy_non_transductive`` (each query with the
-    support set only); it costs one forward pass per query.
+    support set only, all queries at once under ``vmap``), from the same adaptation.
 
     Episodes are drawn with seed ``EPISODE_SEED + 10 * i + k`` for the ``i``-th domain of
     :data:`DOMAINS`, so two learners evaluated here see the same episodes.
@@ -126,13 +126,16 @@ def run(experiment: str, *, progress: bool = True) -> dict[str, Any]:
     start = time.time()
     learner = episode_learner(experiment, load_trained(experiment))
     domains = {name: load_domain(name) for name in DOMAINS}
-    result = evaluate_cross_domain(learner, domains=domains, progress=progress)
+    adapts = callable(getattr(learner, "evaluation_weights", None))  # MAML, Reptile
+    result = evaluate_cross_domain(learner, domains=domains, both_protocols=adapts,
+                                   progress=progress)
     result["protocol"] = {
         "device": describe_device("cpu"),
         "test": "metric learners and transfer baselines (a new head fine-tuned on each "
                 "support set, encoder frozen): each query on its own (BatchNorm running "
-                "statistics); MAML: transductive (batch statistics of the query set, its "
-                "paper's protocol)"}
+                "statistics); MAML and Reptile: 'accuracy' transductive (batch statistics of "
+                "the query set, MAML's paper's protocol) and 'accuracy_non_transductive' "
+                "(each query in a batch with the support set only), from one adaptation"}
     write_record(cross_domain_path(experiment), key=cross_domain_key(experiment),
                  result=result, wall_time_s=time.time() - start)
     return result

@@ -71,6 +71,31 @@ def test_stack_rejects_different_shapes_and_empty_lists():
         EpisodeBatch.stack([])
 
 
+def test_shared_labels_equal_stacked_per_task_labels():
+    labels = torch.arange(3).repeat_interleave(2)  # [6]
+    sx, qx = torch.randn(4, 6, 5), torch.randn(4, 6, 5)
+    batch = EpisodeBatch.from_shared_labels(sx, labels, qx, labels)
+    per_task = EpisodeBatch(sx, labels.repeat(4, 1), qx, labels.repeat(4, 1))
+    assert torch.equal(batch.support_y, per_task.support_y)
+    assert torch.equal(batch.query_y, per_task.query_y)
+    assert batch.support_y.data_ptr() == labels.data_ptr()  # a view, not a copy
+
+
+def test_batch_with_unbatched_labels_names_the_shared_label_constructor():
+    labels = torch.arange(3).repeat_interleave(2)
+    with pytest.raises(ValueError, match="no task dimension.*from_shared_labels"):
+        EpisodeBatch(torch.randn(4, 6, 5), labels, torch.randn(4, 6, 5), labels)
+
+
+@pytest.mark.parametrize(("sx", "sy", "message"), [
+    (torch.randn(6, 5), torch.arange(6), "n_tasks, n, "),  # no task dimension on the inputs
+    (torch.randn(4, 6, 5), torch.arange(5), r"shape \[6, ...\]"),  # one label short
+])
+def test_shared_labels_refuse_mismatched_shapes(sx, sy, message):
+    with pytest.raises(ValueError, match=message):
+        EpisodeBatch.from_shared_labels(sx, sy, torch.randn(4, 6, 5), torch.arange(6) % 3)
+
+
 def test_batch_validates_each_task():
     batch = EpisodeBatch.stack([_episode(), _episode()])
     bad_y = batch.query_y.clone()

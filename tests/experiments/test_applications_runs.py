@@ -43,7 +43,7 @@ def test_bad_fraction_names_the_argument(fraction):
     with pytest.raises(ValueError, match="fractions"):
         class_fraction.FractionConfig(fractions=(0.0,))
     with pytest.raises(ValueError, match="method"):
-        class_fraction.FractionConfig(method="maml")
+        class_fraction.FractionConfig(method="fomaml")  # second-order MAML only
 
 
 def test_cross_domain_scores_every_domain_and_shot_on_shared_episodes():
