@@ -75,3 +75,29 @@ def test_distributed_speed_benchmark_runs(tmp_path):
     assert "2 ranks x 1 thread" in done.stdout
     results = json.loads(out.read_text())["results"]
     assert all(r["tasks_per_s"] > 0 for r in results.values())
+
+
+def test_eval_speed_benchmark_runs_and_checks_loop_equals_vmap(tmp_path):
+    out = tmp_path / "eval.json"
+    modes = ["transductive", "non-transductive, query loop", "both protocols"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "eval_speed.py"), "--episodes", "1",
+         "--repeats", "1", "--learners", "MAML", "--force", "--json", str(out), "--modes",
+         *modes], capture_output=True, text=True, check=True, timeout=600, env=_one_thread())
+    assert "vs transd." in done.stdout
+    report = json.loads(out.read_text())
+    assert report["loop_vs_vmap_max_abs_diff"] <= 1e-4
+    results = report["results"]["MAML"]
+    assert set(results) == set(modes)
+    assert results["transductive"]["ratio_to_transductive"] == 1.0
+    assert all(r["seconds_per_episode"] > 0 for r in results.values())
+
+
+def test_eval_speed_benchmark_refuses_a_busy_machine_and_bad_counts():
+    script = str(ROOT / "benchmarks" / "eval_speed.py")
+    busy = subprocess.run([sys.executable, script, "--max-load", "-1"], capture_output=True,
+                          text=True, timeout=120)
+    assert busy.returncode != 0 and "machine busy" in busy.stderr
+    bad = subprocess.run([sys.executable, script, "--episodes", "0"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode != 0 and "--episodes must be >= 1" in bad.stderr
