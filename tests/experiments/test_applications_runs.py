@@ -73,3 +73,18 @@ def test_stored_results_count_only_under_their_protocol(monkeypatch, tmp_path):
     assert cross_domain.stored_cross_domain("protonet-omniglot-1shot") == {"x": 1}
     assert cross_domain.stored_cross_domain("protonet-omniglot-1shot", n_query=15) is None
     assert class_fraction.stored_class_fraction("protonet") is None
+
+
+@pytest.mark.parametrize("method", ["protonet", "maml"])
+def test_run_fraction_records_curve_and_each_protocol(method):
+    data = _characters(per_class=6)
+    data = ImageClassDataset(data.images[:, :, :1, :1].expand(-1, 1, 28, 28).clone(), data.labels,
+                             data.class_names, name="toy28")
+    cfg = class_fraction.FractionConfig(method=method, fractions=(0.5,), iterations=2,
+                                        meta_batch_size=2, eval_every=1, eval_episodes=2,
+                                        test_episodes=3)
+    run = class_fraction.run_fraction(cfg, 0.5, data, data)
+    assert [p["iteration"] for p in run["curve"]] == [1, 2]
+    assert run["test"]["n_episodes"] == 3 and 0 <= run["test"]["mean"] <= 1
+    # MAML's batch statistics make its test transductive; the non-transductive one is added
+    assert ("test_non_transductive" in run) == (method == "maml")
