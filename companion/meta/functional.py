@@ -196,7 +196,7 @@ def predict_queries(model: nn.Module, params: Mapping[str, Tensor], support_x: T
             Reptile's non-transductive evaluation does; no query sees another.
         query_batching: how the non-transductive passes run: ``"vmap"`` (all queries at
             once), ``"loop"`` (one forward pass per query) or ``"auto"``: the loop on a CPU,
-            where it measured faster (``benchmarks/eval_speed.py``: 0.58 s against 0.75 s per
+            where it measured faster (``benchmarks/eval_speed.py``: 0.52 s against 0.70 s per
             MAML test episode on one thread), ``vmap`` elsewhere. Same predictions either way.
 
     Returns:
