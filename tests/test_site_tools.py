@@ -80,6 +80,29 @@ def test_paper_numbers_land_in_the_matching_rows():
     assert by_setting["5-way 1-shot, omniglot"].ours == "97.3 ± 0.3"  # 0.97327 ± 0.00292
 
 
+def test_each_protocol_meets_the_papers_number_for_that_protocol():
+    papers = rt.load_paper_numbers(PAPERS, BIB)
+    _, rows = rt.rows_for(ROOT / "results" / "reptile-omniglot-5w1s-seed0.json", papers)
+    by_protocol = {r.protocol.split(",")[0]: r.paper for r in rows if "omniglot" in r.setting}
+    assert by_protocol["transductive"].startswith("97.68 ± 0.04 ")
+    assert by_protocol["transductive"].endswith(", transductive")
+    assert by_protocol["non-transductive"].startswith("95.39 ± 0.09 ")
+    assert by_protocol["non-transductive"].endswith(", non-transductive")
+    # a setting the paper reports under one protocol only: both rows show it, labelled
+    _, rows = rt.rows_for(ROOT / "results" / "fomaml-omniglot-5w1s-seed0.json", papers)
+    assert len(rows) == 2 and rows[0].paper == rows[1].paper
+    assert rows[0].paper.startswith("98.3 ± 0.5 ") and rows[0].paper.endswith(", transductive")
+
+
+def test_a_paper_number_with_an_unknown_protocol_is_an_error(tmp_path):
+    numbers = json.loads(PAPERS.read_text(encoding="utf-8"))
+    numbers["numbers"][0]["transductive"] = "yes"
+    bad = tmp_path / "papers.json"
+    bad.write_text(json.dumps(numbers))
+    with pytest.raises(ValueError, match=r"transductive='yes'; allowed: true, false or null"):
+        rt.load_paper_numbers(bad, BIB)
+
+
 def test_appendix_page_includes_the_generated_table_with_its_key_prefix():
     page = (ROOT / "book" / "appendix_reproduction.md").read_text(encoding="utf-8")
     assert "{include} ../_build/generated/reproduction.md" in page

@@ -100,22 +100,28 @@ def _get(record: Mapping[str, Any], path: Sequence[str], source: str) -> Any:
     return node
 
 
-def load_paper_numbers(papers: Path, bib: Path) -> dict[tuple[str, int, int], dict[str, Any]]:
-    """The published numbers, keyed by (method, ways, shots); each must cite a bib entry.
+PaperKey = tuple[str, int, int, bool | None]
+
+
+def load_paper_numbers(papers: Path, bib: Path) -> dict[PaperKey, dict[str, Any]]:
+    """The published numbers, keyed by (method, ways, shots, transductive); each cites a bib entry.
+
+    A paper may report one setting under both test protocols (Nichol et al.'s Reptile with and
+    without transduction): the fourth key part tells them apart (``None``: not stated).
 
     Args:
         papers: the JSON file of paper numbers (``tools/paper_numbers.json``).
         bib: the bibliography (``references.bib``) whose keys the numbers cite.
 
     Returns:
-        ``{(method, n_way, n_shot): entry}``.
+        ``{(method, n_way, n_shot, transductive): entry}``.
 
     Raises:
         ValueError: if an entry lacks a field, cites a key missing from ``bib``, or repeats a
-            setting.
+            setting and protocol.
     """
     keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib.read_text(encoding="utf-8"), re.M))
-    table: dict[tuple[str, int, int], dict[str, Any]] = {}
+    table: dict[PaperKey, dict[str, Any]] = {}
     for i, entry in enumerate(json.loads(papers.read_text(encoding="utf-8"))["numbers"]):
         missing = [f for f in PAPER_FIELDS if f not in entry]
         if missing or not entry.get("cite"):
@@ -124,11 +130,26 @@ def load_paper_numbers(papers: Path, bib: Path) -> dict[tuple[str, int, int], di
         if entry["cite"] not in keys:
             raise ValueError(f"{papers.name}: number {i} cites {entry['cite']!r}, which is not "
                              f"in {bib.name}")
-        setting = (entry["method"], int(entry["n_way"]), int(entry["n_shot"]))
+        transductive = entry.get("transductive")
+        if transductive not in (True, False, None):
+            raise ValueError(f"{papers.name}: number {i} has transductive={transductive!r}; "
+                             "allowed: true, false or null")
+        setting = (entry["method"], int(entry["n_way"]), int(entry["n_shot"]), transductive)
         if setting in table:
             raise ValueError(f"{papers.name}: two numbers for {setting}")
         table[setting] = entry
     return table
+
+
+def paper_number_for(papers: Mapping[PaperKey, dict[str, Any]], method: str, n_way: int,
+                     n_shot: int, transductive: bool) -> dict[str, Any] | None:
+    """The paper's number for a row: the same protocol if the paper has it, else the other one
+    (its cell says which protocol it is), else ``None``."""
+    for protocol in (transductive, None, not transductive):
+        entry = papers.get((method, n_way, n_shot, protocol))
+        if entry is not None:
+            return entry
+    return None
 
 
 def _paper_cell(entry: dict[str, Any] | None) -> str:
@@ -140,6 +161,8 @@ def _paper_cell(entry: dict[str, Any] | None) -> str:
     cell = f"{number} {{cite:p}}`{KEY_PREFIX}{entry['cite']}`, {entry['table']}"
     if entry.get("transductive") is True:
         cell += ", transductive"
+    elif entry.get("transductive") is False:
+        cell += ", non-transductive"
     if not entry["verified"]:
         cell += " (**unverified**)"
     return cell
@@ -158,7 +181,7 @@ def _training(result: Mapping[str, Any]) -> str:
 
 
 def _classification_rows(record: Mapping[str, Any], source: str, run: str,
-                         papers: dict[tuple[str, int, int], dict[str, Any]]) -> list[Row]:
+                         papers: dict[PaperKey, dict[str, Any]]) -> list[Row]:
     for path in CLASSIFICATION_FIELDS:
         _get(record, path, source)
     result = record["result"]
@@ -182,7 +205,8 @@ def _classification_rows(record: Mapping[str, Any], source: str, run: str,
             _get(test, (field,), source)
         ours = f"{100 * test['mean']:.1f} ± {100 * test['ci95']:.1f}"
         kind = "transductive" if trans else "non-transductive"
-        paper = papers.get((method, n_way, n_shot)) if dataset == "omniglot" else None
+        paper = (paper_number_for(papers, method, n_way, n_shot, trans)
+                 if dataset == "omniglot" else None)
         rows.append(Row(method=METHOD_NAMES.get(method, method),
                         setting=f"{n_way}-way {n_shot}-shot, {dataset}",
                         ours=ours, protocol=f"{kind}, {test['n_episodes']} episodes",
@@ -216,7 +240,7 @@ def _regression_rows(record: Mapping[str, Any], source: str, run: str) -> list[R
     return rows
 
 
-def rows_for(path: Path, papers: dict[tuple[str, int, int], dict[str, Any]]
+def rows_for(path: Path, papers: dict[PaperKey, dict[str, Any]]
              ) -> tuple[Run, list[Row]]:
     """How one result file was produced, and its rows of the results table.
 
