@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,30 +9,13 @@ import torch
 
 from companion.engine import is_distributed, rank, rank_seed, world_size
 from tests.engine.dist_worker import _maml, tasks
+from tests.two_ranks import run_two_ranks
 
 WORKER = Path(__file__).with_name("dist_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run_two(*args: str) -> None:
-    """Start the worker as ranks 0 and 1 (what torchrun does) and wait for both."""
-    port = str(_free_port())
-    procs = []
-    for r in (0, 1):
-        env = {**os.environ, "WORLD_SIZE": "2", "RANK": str(r), "LOCAL_RANK": str(r),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), *args], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    for p in procs:
-        out, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, out.decode()[-3000:]
+    run_two_ranks(WORKER, *args)
 
 
 def test_single_process_defaults():

@@ -7,9 +7,6 @@ training of any loss, so the ranks stay identical.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,12 +16,11 @@ from torch import nn
 from companion.data import MultiTaskBatch
 from companion.multitask import GradientMultiTaskLearner, HardSharing, multitask_learner
 from companion.multitask import gradient_learner as gradient_learner_module
-from tests.engine.test_distributed import _free_port
 from tests.multitask._helpers import randn, reinit
+from tests.two_ranks import run_two_ranks
 
 LR = 0.1
 WORKER = Path(__file__).with_name("dist_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def learner(method: str) -> GradientMultiTaskLearner:
@@ -83,18 +79,7 @@ def test_two_ranks_step_with_the_mean_of_their_combined_gradients(tmp_path, meth
 
 
 def _run_two_worker(method: str, out: Path) -> None:
-    """Start the worker as ranks 0 and 1 (what torchrun does) and wait for both."""
-    port = str(_free_port())
-    procs = []
-    for r in (0, 1):
-        env = {**os.environ, "WORLD_SIZE": "2", "RANK": str(r), "LOCAL_RANK": str(r),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), method, str(out)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    for p in procs:
-        text, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, text.decode()[-3000:]
+    run_two_ranks(WORKER, method, str(out))
 
 
 def test_dwa_records_the_losses_averaged_over_processes(monkeypatch):
