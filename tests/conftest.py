@@ -114,6 +114,14 @@ def _no_global_state_left_behind(request: pytest.FixtureRequest) -> Iterator[Non
                     pytrace=False)
 
 
+@pytest.fixture
+def torch_seed_0() -> None:
+    """Seed torch's global generator with 0 for one test (modules initialised in it are the
+    same in every run); ``_no_global_state_left_behind`` restores the generator afterwards.
+    A test module opts in with ``pytestmark = pytest.mark.usefixtures("torch_seed_0")``."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The local data mirror (``$COMPANION_DATA_MIRROR``; `make test` points it at ../shared/data).

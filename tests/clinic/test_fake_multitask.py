@@ -14,12 +14,7 @@ TASKS = {"a": (X, X @ torch.tensor([[1.0], [2.0], [0.0]])),
          "b": (X, X @ torch.tensor([[0.0], [-1.0], [3.0]]))}  # different targets, same inputs
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.get_rng_state()
-    torch.manual_seed(0)  # module initialisation in this test only
-    yield
-    torch.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("torch_seed_0")  # module initialisation
 
 
 def _mistaken() -> nn.Module:

@@ -10,12 +10,7 @@ from companion.clinic import stacked_linear as clinic
 X = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.get_rng_state()
-    torch.manual_seed(0)
-    yield
-    torch.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("torch_seed_0")  # module initialisation
 
 
 def test_two_linear_layers_equal_the_product_of_their_weights():

@@ -31,12 +31,7 @@ def _images(n_classes: int, per_class: int, seed: int) -> ImageClassDataset:
         tuple(f"c{i}" for i in range(n_classes)), "fake")
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    yield
-    torch.random.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("torch_seed_0")  # module initialisation
 
 
 def test_the_two_experiments_are_registered_with_the_metric_test_protocol():

@@ -46,13 +46,6 @@ def test_scores_are_the_per_user_metrics_and_their_mean():
     assert summary["mae"].ci95 == pytest.approx(half, rel=1e-4)
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.get_rng_state()
-    yield
-    torch.set_rng_state(state)
-
-
 def test_bad_input_names_the_argument():
     data = tiny_movielens()  # user 2 rated 6 movies
     with pytest.raises(ValueError, match=r"k_shot=6 .*\[2\]"):

@@ -31,13 +31,6 @@ def _model(seed: int = 0) -> RatingModel:
     return RatingModel(embedding_dim=4, hidden=(8,))
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.get_rng_state()
-    yield
-    torch.set_rng_state(state)
-
-
 def test_model_shapes_and_parts(sampler):
     model = _model()
     ep = sampler.sample()

@@ -24,13 +24,6 @@ def _learner(method: str, **overrides) -> DomainAdaptation:
                             feature_dim=4, method=method, **overrides)
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.random.get_rng_state()
-    yield
-    torch.random.set_rng_state(state)
-
-
 def _pair(n_s: int = 6, n_t: int = 5, seed: int = 0) -> tuple[DomainBatch, DomainBatch]:
     g = torch.Generator().manual_seed(seed)
     source = DomainBatch(torch.randn(n_s, 3, generator=g), torch.arange(n_s) % 2)

@@ -18,13 +18,7 @@ from companion.transfer import (
 )
 from tests.transfer.test_transfer import _blobs
 
-
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)  # module initialisation only
-    yield
-    torch.random.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("torch_seed_0")  # module initialisation
 
 
 def test_cosine_scores_are_scale_times_cosine():

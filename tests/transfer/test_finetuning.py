@@ -21,13 +21,7 @@ from companion.transfer import (
     lp_ft_head,
 )
 
-
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)  # module initialisation only
-    yield
-    torch.random.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("torch_seed_0")  # module initialisation
 
 
 def _trainable(module: nn.Module) -> set[str]:

@@ -24,12 +24,7 @@ def digits() -> ImageClassDataset:
     return load_digits()
 
 
-@pytest.fixture(autouse=True)
-def _keep_global_rng():
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)  # module initialisation only
-    yield
-    torch.random.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("torch_seed_0")  # module initialisation
 
 
 @pytest.mark.parametrize("method", METHODS)
