@@ -3,6 +3,7 @@
     python -m companion.experiments list
     python -m companion.experiments run maml-omniglot-5w1s --seed 0 --device cuda
     python -m companion.experiments show results/maml-omniglot-5w1s-seed0.json
+    python -m companion.experiments estimate maml-omniglot-20w1s --threads 2
 
 An interrupted ``run`` (Ctrl-C: exit status 130) resumes from its checkpoint when started
 again with the same options. Checkpoints go to ``--runs``, default ``$COMPANION_RUNS_DIR``,
@@ -18,7 +19,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from companion.experiments.base import ExperimentConfig
 from companion.experiments.configs import CONFIGS, get_config
+from companion.experiments.estimate import estimate_run
 from companion.experiments.runner import result_path, run_dir, run_experiment
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
@@ -47,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for checkpoints (default: $COMPANION_RUNS_DIR, else "
                           "~/.cache/companion/runs)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    estimate = sub.add_parser(
+        "estimate", help="measure how long `run NAME` would take here (writes nothing)",
+        description="Time a few training steps and test episodes of NAME on this machine and "
+                    "scale them to its budget; nothing is written.")
+    estimate.add_argument("name", choices=sorted(CONFIGS), metavar="NAME",
+                          help="a named experiment (see `list`)")
+    estimate.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    estimate.add_argument("--device", default=None, help="as for `run`")
+    estimate.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    estimate.add_argument("--steps", type=int, default=5,
+                          help="timed training steps after one warm-up (default 5)")
+    estimate.add_argument("--episodes", type=int, default=10,
+                          help="validation and test episodes actually run (default 10)")
     show = sub.add_parser("show", help="print a result file's test numbers and provenance")
     show.add_argument("path", help="a result file, results/<name>-seed<k>.json")
     return parser
@@ -62,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "show":
         return _show(Path(args.path))
     cfg = get_config(args.name)
+    if args.command == "estimate":
+        return _estimate(cfg, args)
     if args.iterations is not None:
         if args.iterations < 1:
             print("error: --iterations must be >= 1", file=sys.stderr)
@@ -84,6 +104,26 @@ def main(argv: list[str] | None = None) -> int:
         t = result["test"]
         print(f"{cfg.name}: {100 * t['mean']:.2f} ± {100 * t['ci95']:.2f}% "
               f"({t['n_episodes']} episodes) on {result['device']}")
+    return 0
+
+
+def _estimate(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
+    """Print the measured estimate; exit status 2 with a message for bad options."""
+    if args.threads is not None and args.threads < 1:
+        print("error: --threads must be >= 1", file=sys.stderr)
+        return 2
+    previous = torch.get_num_threads()
+    try:
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        estimate = estimate_run(cfg, seed=args.seed, device=args.device, steps=args.steps,
+                                episodes=args.episodes)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        torch.set_num_threads(previous)
+    print(estimate.report(cfg))
     return 0
 
 
