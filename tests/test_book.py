@@ -41,6 +41,15 @@ def test_notebook_is_committed_without_outputs(nb):
     assert not dirty, f"{nb.name}: cells {dirty} carry outputs; run `make strip`"
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_a_unique_id(nb):
+    """nbformat 4.5 requires cell ids; nbval refuses a notebook whose cells lack them."""
+    ids = [c.get("id") for c in _cells(nb)]
+    missing = [i for i, cell_id in enumerate(ids) if not cell_id]
+    assert not missing, f"{nb.name}: cells {missing} have no id (give each a unique one)"
+    assert len(set(ids)) == len(ids), f"{nb.name}: repeated cell ids"
+
+
 def test_every_page_is_in_the_toc_and_every_toc_entry_exists():
     toc = _toc_files()
     pages = sorted(str(p.relative_to(ROOT).with_suffix(""))
