@@ -7,8 +7,9 @@ Two standard splits:
 * **Vinyals'** ``"train"`` (1028 characters), ``"val"`` (172), ``"trainval"`` (1200) and
   ``"test"`` (423), drawn from both archives, where each character rotated by 0, 90, 180 and
   270 degrees is a separate class (so 4112 / 688 / 4800 / 1692 classes). This is the split of
-  Matching Networks, Prototypical Networks, MAML and most later papers; its class lists come
-  from the ``jakesnell/prototypical-networks`` repository.
+  Prototypical Networks and many later papers; its class lists come from the
+  ``jakesnell/prototypical-networks`` repository. (MAML's and Reptile's code follow the same
+  protocol, 1,200 training characters with rotations, but draw their own random character split.)
 
 The two archives are decoded once (105x105 PNGs resized to ``image_size`` with a Lanczos filter,
 inverted so that ink = 255) into a uint8 cache under the data folder. The cache is keyed by the
