@@ -70,6 +70,19 @@ def test_a_result_file_missing_a_field_is_an_error(tmp_path, field):
         rt.build(tmp_path, PAPERS, BIB)
 
 
+def test_a_run_resumed_with_other_threads_lists_every_count(tmp_path):
+    source = ROOT / "results" / "protonet-omniglot-1shot-seed0.json"
+    record = json.loads(source.read_text(encoding="utf-8"))
+    (tmp_path / source.name).write_text(json.dumps(record))
+    papers = rt.load_paper_numbers(PAPERS, BIB)
+    run, _ = rt.rows_for(tmp_path / source.name, papers)
+    assert run.device == record["result"]["device"]  # one count: the device says it
+    record["result"].update(device="cpu (2 threads, x86_64)", threads=2, threads_of_run=[1, 2])
+    (tmp_path / source.name).write_text(json.dumps(record))
+    run, _ = rt.rows_for(tmp_path / source.name, papers)
+    assert run.device == "cpu, 1 then 2 threads"
+
+
 def test_paper_numbers_land_in_the_matching_rows():
     papers = rt.load_paper_numbers(PAPERS, BIB)
     _, rows = rt.rows_for(ROOT / "results" / "protonet-omniglot-1shot-seed0.json", papers)

@@ -261,8 +261,7 @@ def rows_for(path: Path, papers: dict[PaperKey, dict[str, Any]]
     result = record["result"]
     name = path.stem
     run = Run(run=f"`{name}`", command=f"`{result['command']}`", revision=_revision(record),
-              device=(str(result["device"]) if "thread" in str(result["device"])
-                      else f"{result['device']}, {result['threads']} threads"),
+              device=_device(result),
               training=_training(result))
     if "test" in result:
         return run, _classification_rows(record, path.name, name, papers)
@@ -270,6 +269,16 @@ def rows_for(path: Path, papers: dict[PaperKey, dict[str, Any]]
         return run, _regression_rows(record, path.name, name)
     raise ValueError(f"{path.name}: result file lacks the field 'result.test' (classification) "
                      "or 'result.mse_vs_steps' (regression)")
+
+
+def _device(result: Mapping[str, Any]) -> str:
+    """The device with the CPU threads of every process that trained the run (a run resumed
+    with another thread count lists both, e.g. ``cpu, 1 then 2 threads``)."""
+    device = str(result["device"])
+    counts = [int(t) for t in result.get("threads_of_run") or [result["threads"]]]
+    if len(counts) == 1 and "thread" in device:
+        return device
+    return f"{device.split(' (')[0]}, {' then '.join(map(str, counts))} threads"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

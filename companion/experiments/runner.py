@@ -27,6 +27,7 @@ import shlex
 import sys
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ __all__ = [
     "RUNS_ENV",
     "UnreadableResultError",
     "build_learner",
+    "describe_threads",
     "load_or_run_experiment",
     "load_trained",
     "result_path",
@@ -333,6 +335,7 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     started = time.perf_counter()
     with run_lock(folder) if writer else contextlib.nullcontext():
         revisions = _claim_run_dir(folder, cfg.key(seed), revision) if writer else []
+        threads = _remember(folder / "threads.txt", str(torch.get_num_threads())) if writer else []
         history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
                       meta_batch_size=per_rank, scheduler=scheduler,
                       validate=validate, validate_every=cfg.val_every if validate else 0,
@@ -351,6 +354,7 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
         "seconds_per_iteration": round(history.seconds / cfg.iterations, 4),
         "device": describe_device(dev),
         "threads": torch.get_num_threads(),
+        "threads_of_run": [int(t) for t in threads],  # of every process that trained it
         "processes": world_size(),
         "validation": history.validation,
         "loss_curve": _downsample(history.loss),
@@ -382,13 +386,26 @@ def _claim_run_dir(folder: Path, key: dict[str, Any], revision: str | None) -> l
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(stamp) as tmp:
             tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
-    log = folder / "revisions.txt"
-    revisions = log.read_text().split() if log.is_file() else []
-    if str(revision) not in revisions:
-        revisions.append(str(revision))
+    return _remember(folder / "revisions.txt", str(revision))
+
+
+def _remember(log: Path, value: str) -> list[str]:
+    """Add ``value`` to the one-per-line list in ``log`` unless it is there; return the list
+    (in the order first seen)."""
+    values = log.read_text().split() if log.is_file() else []
+    if value not in values:
+        values.append(value)
         with atomic_write(log) as tmp:
-            tmp.write_text("\n".join(revisions) + "\n")
-    return revisions
+            tmp.write_text("\n".join(values) + "\n")
+    return values
+
+
+def describe_threads(result: Mapping[str, Any]) -> str:
+    """How many CPU threads trained a run, e.g. ``"2 threads"`` or, for a run resumed with
+    another count, ``"1 then 2 threads"`` (older result files know only the last count)."""
+    counts = [int(t) for t in result.get("threads_of_run") or [result["threads"]]]
+    unit = "thread" if counts == [1] else "threads"
+    return f"{' then '.join(str(c) for c in counts)} {unit}"
 
 
 def _downsample(values: list[float], points: int = 200) -> list[float]:

@@ -18,7 +18,7 @@ from companion.experiments import (
 )
 from companion.experiments.__main__ import main
 from companion.experiments.methods.joint import JOINT_LR_GRID
-from companion.experiments.runner import run_id
+from companion.experiments.runner import describe_threads, run_id
 from companion.meta.maml import MAML
 from companion.utils import read_record
 
@@ -44,6 +44,7 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     assert result["device"].startswith("cpu") and len(result["loss_curve"]) == 4
     assert "git_revision" in record and "torch" in record and record["wall_time_s"] > 0
     assert record["git_revisions_of_run"] == [str(record["git_revision"])]
+    assert result["threads_of_run"] == [result["threads"]] == [torch.get_num_threads()]
     assert "run tiny-maml --seed 3 --iterations 4" in result["command"]
     weights = torch.load(tmp_path / "r" / "tiny-maml-it4-seed3.pt")
     assert weights["key"] == TINY.key(3) and "model.head.weight" in weights["state_dict"]
@@ -201,3 +202,22 @@ def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
     torch.save({"key": {**cfg.key(0), "outer_lr": 0.5}, "state_dict": {}}, path.with_suffix(".pt"))
     with pytest.raises(ValueError, match="does not hold the weights"):
         load_trained("maml-sinusoid")
+
+
+def test_a_run_resumed_with_other_threads_records_both(mirror, tmp_path):
+    run_experiment(TINY, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", progress=False,
+                   device="cpu", threads=2)
+    # the same command again with 1 thread resumes the finished checkpoint and tests it anew
+    again = run_experiment(TINY, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
+                           progress=False, device="cpu", threads=1)
+    assert again["threads_of_run"] == [2, 1] and again["threads"] == 1
+    assert describe_threads(again) == "2 then 1 threads"
+
+
+@pytest.mark.parametrize(("result", "label"), [
+    ({"threads": 1}, "1 thread"),  # a file from before threads_of_run
+    ({"threads": 2, "threads_of_run": [2]}, "2 threads"),
+    ({"threads": 2, "threads_of_run": [1, 2]}, "1 then 2 threads"),
+])
+def test_describe_threads_names_every_count_a_run_used(result, label):
+    assert describe_threads(result) == label
