@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from companion.experiments.base import ExperimentConfig
+from companion.experiments.prepare import prepare
 from companion.experiments.registry import spec_for
-from companion.experiments.sources import load_data, training_tasks
 from companion.training import fit
-from companion.utils import describe_device, get_device, seed_everything
+from companion.utils import describe_device, get_device
 
 __all__ = ["RunEstimate", "estimate_run"]
 
@@ -109,18 +109,13 @@ def estimate_run(cfg: ExperimentConfig, *, seed: int = 0,
         raise ValueError(f"episodes must be an int >= 2 (a confidence interval needs two), "
                          f"got {episodes!r}")
     load = _load_average()
-    spec = spec_for(cfg)
     dev = get_device(device)
-    seed_everything(seed)
-    learner = spec.build(cfg, seed).to(dev)
-    optimizer, scheduler = spec.optimizer(cfg, learner)
-    data = load_data(cfg, dev)
-    source = spec.training_source or training_tasks
-    tasks, _ = source(cfg, data, learner, seed)
+    state = prepare(cfg, seed, dev, task_seed=seed)  # what run_experiment starts from
+    learner, data, source = state.learner, state.data, state.source
 
     def one_step() -> float:
-        history = fit(learner, tasks, optimizer, iterations=1,
-                      meta_batch_size=cfg.meta_batch_size, scheduler=scheduler,
+        history = fit(learner, state.tasks, state.optimizer, iterations=1,
+                      meta_batch_size=cfg.meta_batch_size, scheduler=state.scheduler,
                       progress=False)
         return history.seconds
 
@@ -139,7 +134,7 @@ def estimate_run(cfg: ExperimentConfig, *, seed: int = 0,
             per_episode = (time.perf_counter() - started) / small.val_episodes
             validation = per_episode * cfg.val_episodes * (cfg.iterations // cfg.val_every)
     started = time.perf_counter()
-    spec.evaluate(small, learner, data, progress=False, device=dev)
+    spec_for(cfg).evaluate(small, learner, data, progress=False, device=dev)
     test = (time.perf_counter() - started) * cfg.test_episodes / small.test_episodes
     return RunEstimate(name=cfg.name, device=describe_device(dev),
                        threads=torch.get_num_threads(), seconds_per_step=per_step,

@@ -43,8 +43,8 @@ from companion.experiments.configs import (
     same_experiment,
 )
 from companion.experiments.lock import run_lock
+from companion.experiments.prepare import prepare
 from companion.experiments.registry import spec_for
-from companion.experiments.sources import load_data, training_tasks
 from companion.training import fit
 from companion.utils import (
     atomic_write,
@@ -52,7 +52,6 @@ from companion.utils import (
     get_device,
     git_revision,
     read_record,
-    seed_everything,
     write_record,
 )
 
@@ -322,12 +321,9 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     revision = git_revision()  # the code this process runs, whenever it finishes
     dev = init_from_env(device) or get_device(device)  # torchrun: LOCAL_RANK's device
     per_rank = _tasks_per_rank(cfg)
-    seed_everything(seed)  # the same initial weights on every rank
-    learner = spec.build(cfg, seed).to(dev)
-    optimizer, scheduler = spec.optimizer(cfg, learner)
-    data = load_data(cfg, dev)
-    source = spec.training_source or training_tasks
-    tasks, validate = source(cfg, data, learner, rank_seed(seed, rank()))
+    # the same initial weights on every rank, each rank its own tasks
+    state = prepare(cfg, seed, dev, task_seed=rank_seed(seed, rank()))
+    learner, optimizer, data, validate = state.learner, state.optimizer, state.data, state.validate
     folder = run_dir(cfg, seed, runs_dir)
     writer = _is_writer()
     if not writer:
@@ -336,8 +332,8 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     with run_lock(folder) if writer else contextlib.nullcontext():
         revisions = _claim_run_dir(folder, cfg.key(seed), revision) if writer else []
         threads = _remember(folder / "threads.txt", str(torch.get_num_threads())) if writer else []
-        history = fit(learner, tasks, optimizer, iterations=cfg.iterations,
-                      meta_batch_size=per_rank, scheduler=scheduler,
+        history = fit(learner, state.tasks, optimizer, iterations=cfg.iterations,
+                      meta_batch_size=per_rank, scheduler=state.scheduler,
                       validate=validate, validate_every=cfg.val_every if validate else 0,
                       checkpoint=folder / "checkpoint.pt",
                       checkpoint_every=cfg.checkpoint_every, progress=progress and writer,
