@@ -31,7 +31,7 @@ from companion.meta.optimizees import (
     QuadraticFamily,
     QuadraticProblems,
 )
-from companion.meta.protocols import BothProtocols
+from companion.meta.protocols import AdaptedPredictor, BothProtocols
 from companion.meta.protonet import PrototypicalNetwork, class_prototypes
 from companion.meta.reference import naive_maml_loss
 from companion.meta.relation import RelationNetwork, relation_module
@@ -41,6 +41,7 @@ from companion.meta.sequence import SequenceLearner
 __all__ = [
     "HIDDEN",
     "MAML",
+    "AdaptedPredictor",
     "BothProtocols",
     "InContextLearner",
     "JointTraining",

@@ -34,7 +34,6 @@ from companion._checks import (
     check_batch_data,
     check_bool,
     check_finite,
-    check_finite_output,
     check_non_negative_int,
     check_overrides,
     check_positive_float,
@@ -51,8 +50,8 @@ from companion.meta.functional import (
     inner_adapt,
     named_params,
     param_key,
-    predict_queries,
 )
+from companion.meta.protocols import AdaptedPredictor
 from companion.metrics import accuracy
 
 __all__ = ["MAML", "MAMLConfig", "adaptation_curve"]
@@ -122,7 +121,7 @@ class MAMLConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
-class MAML(nn.Module):
+class MAML(AdaptedPredictor, nn.Module):
     """Model-agnostic meta-learning around any ``nn.Module``.
 
     Args:
@@ -376,7 +375,9 @@ class MAML(nn.Module):
 
     def evaluation_weights(self, episode: Episode, steps: int | None = None) -> Params:
         """The weights adapted to ``episode``'s support set for testing (``eval_inner_steps``
-        steps by default), detached from the meta-parameters; :meth:`predict` applies them.
+        steps by default), detached from the meta-parameters (nothing is tracked for the
+        meta-gradient; the adaptation itself still uses gradients); :meth:`predict` applies
+        them.
 
         Raises:
             ValueError: as :meth:`adapt` for the support set; NaN/inf queries.
@@ -387,22 +388,6 @@ class MAML(nn.Module):
         steps = self.config.eval_inner_steps if steps is None else steps
         params = {k: v.detach() for k, v in self.params().items()}
         return self.adapt(episode.support_x, episode.support_y, steps=steps, params=params)
-
-    def predict(self, episode: Episode, steps: int | None = None, *,
-                transductive: bool = True) -> Tensor:
-        """Query predictions after ``steps`` (default ``eval_inner_steps``) adaptation steps.
-
-        Nothing is tracked for the meta-gradient; the adaptation itself still uses gradients.
-        ``transductive=False`` classifies each query alone with the support set (see
-        :func:`companion.meta.functional.predict_queries`).
-
-        Raises:
-            ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
-                predictions from finite inputs (adaptation diverged, or NaN weights).
-        """
-        fast = self.evaluation_weights(episode, steps)
-        return check_finite_output("predictions", predict_queries(
-            self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
 
     def _check_batch(self, batch: EpisodeBatch) -> None:
         if not isinstance(batch, EpisodeBatch):

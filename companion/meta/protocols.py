@@ -1,9 +1,10 @@
-"""Both test protocols of an adapting learner from one adaptation per episode.
+"""Predictions of a learner that adapts weights to each episode, under both test protocols.
 
 MAML and Reptile are tested two ways on the same episodes: *transductively* (all queries in
 one batch, so batch-statistics normalisation sees the whole query set, as in the MAML paper)
 and *non-transductively* (each query classified in a batch with the support set only, as in
-the Reptile paper). Both use the same adapted weights, so :class:`BothProtocols` adapts once
+the Reptile paper). :class:`AdaptedPredictor` gives MAML and Reptile their ``predict`` (either
+protocol); both protocols use the same adapted weights, so :class:`BothProtocols` adapts once
 and applies them twice, halving the test time of calling ``predict`` for each protocol.
 
 Chapter: MAML (results tables); Reptile.
@@ -17,10 +18,42 @@ from torch import Tensor, nn
 
 from companion._checks import check_finite_output
 from companion.data.episode import Episode
-from companion.meta.functional import predict_queries
+from companion.meta.functional import Params, predict_queries
 from companion.metrics import accuracy
 
-__all__ = ["BothProtocols"]
+__all__ = ["AdaptedPredictor", "BothProtocols"]
+
+
+class AdaptedPredictor:
+    """``predict`` for a learner that adapts weights to an episode (MAML, Reptile).
+
+    The learner provides ``model`` and ``evaluation_weights(episode, steps)``, the weights
+    adapted to the episode's support set; this class applies them to the queries.
+    """
+
+    model: nn.Module
+
+    def evaluation_weights(self, episode: Episode, steps: int | None = None) -> Params:
+        raise NotImplementedError  # each learner adapts in its own way
+
+    def predict(self, episode: Episode, steps: int | None = None, *,
+                transductive: bool = True) -> Tensor:
+        """Query predictions after adapting to the support set (:meth:`evaluation_weights`,
+        ``steps`` defaulting to the learner's evaluation steps).
+
+        ``transductive=True`` classifies all queries in one batch (batch-statistics
+        normalisation sees the whole query set, as in the MAML paper); ``False`` classifies
+        each query in a batch with the support set only, the Reptile paper's
+        non-transductive setting (:func:`companion.meta.functional.predict_queries`).
+
+        Raises:
+            ValueError: as the learner's ``adapt`` for the support set; NaN/inf queries;
+                non-finite predictions from finite inputs (adaptation diverged, or NaN
+                weights).
+        """
+        fast = self.evaluation_weights(episode, steps)
+        return check_finite_output("predictions", predict_queries(
+            self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
 
 
 class BothProtocols(nn.Module):

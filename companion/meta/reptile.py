@@ -27,7 +27,6 @@ from torch.func import functional_call
 from companion._checks import (
     check_batch_data,
     check_finite,
-    check_finite_output,
     check_non_negative_int,
     check_overrides,
     check_positive_float,
@@ -44,8 +43,8 @@ from companion.meta.functional import (
     inner_adapt,
     named_params,
     param_key,
-    predict_queries,
 )
+from companion.meta.protocols import AdaptedPredictor
 
 __all__ = ["Reptile", "ReptileConfig"]
 
@@ -91,7 +90,7 @@ class ReptileConfig:
         task_loss(self.task)  # validates the name
 
 
-class Reptile(nn.Module):
+class Reptile(AdaptedPredictor, nn.Module):
     """Reptile around any ``nn.Module``.
 
     Args:
@@ -250,18 +249,3 @@ class Reptile(nn.Module):
         return self.adapt(episode.support_x, episode.support_y, steps=steps,
                           batch_size=self.config.eval_inner_batch_size,
                           generator=torch.Generator().manual_seed(self.eval_seed))
-
-    def predict(self, episode: Episode, steps: int | None = None, *,
-                transductive: bool = True) -> Tensor:
-        """Query predictions after adapting to the support set (:meth:`evaluation_weights`).
-
-        ``transductive=False`` classifies each query in a batch with the support set only,
-        the paper's non-transductive setting.
-
-        Raises:
-            ValueError: as :meth:`adapt` for the support set; NaN/inf queries; non-finite
-                predictions from finite inputs (adaptation diverged, or NaN weights).
-        """
-        fast = self.evaluation_weights(episode, steps)
-        return check_finite_output("predictions", predict_queries(
-            self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
