@@ -77,10 +77,18 @@ def test_a_run_resumed_with_other_threads_lists_every_count(tmp_path):
     papers = rt.load_paper_numbers(PAPERS, BIB)
     run, _ = rt.rows_for(tmp_path / source.name, papers)
     assert run.device == record["result"]["device"]  # one count: the device says it
-    record["result"].update(device="cpu (2 threads, x86_64)", threads=2, threads_of_run=[1, 2])
+    record["result"].update(device="cpu (2 threads, x86_64)", threads=2, training_segments=[
+        {"first": 1, "last": 415, "threads": 1, "processes": 1},
+        {"first": 416, "last": 1500, "threads": 2, "processes": 1}])
     (tmp_path / source.name).write_text(json.dumps(record))
     run, _ = rt.rows_for(tmp_path / source.name, papers)
-    assert run.device == "cpu, 1 then 2 threads"
+    assert run.device == ("cpu (2 threads, x86_64); trained with 1 thread (415 steps), then "
+                          "2 threads (1085 steps)")
+    record["result"].update(device="cuda (NVIDIA H200)", threads=1, training_segments=[
+        {"first": 1, "last": 1500, "threads": 1, "processes": 1}])
+    (tmp_path / source.name).write_text(json.dumps(record))
+    run, _ = rt.rows_for(tmp_path / source.name, papers)
+    assert run.device == "cuda (NVIDIA H200), 1 thread"  # the GPU's name is kept
 
 
 def test_paper_numbers_land_in_the_matching_rows():

@@ -103,6 +103,14 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     assert resumed.loss == pytest.approx(full.loss)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, reference[k])
+    # each call that trained is one segment, kept in the checkpoint
+    threads = torch.get_num_threads()
+    assert [(s["first"], s["last"], s["threads"], s["processes"], s["device"])
+            for s in resumed.segments] == [(1, 7, threads, 1, "cpu"), (8, 12, threads, 1, "cpu")]
+    assert sum(s["seconds"] for s in resumed.segments) == pytest.approx(resumed.seconds, abs=0.01)
+    again = fit(net, sampler, opt, iterations=12, meta_batch_size=2, progress=False,
+                checkpoint=ckpt)  # nothing left to train: no new segment
+    assert again.segments == resumed.segments
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

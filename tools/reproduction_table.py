@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from companion.experiments.runner import describe_threads
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY_PREFIX = "repro-"  # the appendix page's bibliography :keyprefix:
 
@@ -272,13 +274,16 @@ def rows_for(path: Path, papers: dict[PaperKey, dict[str, Any]]
 
 
 def _device(result: Mapping[str, Any]) -> str:
-    """The device with the CPU threads of every process that trained the run (a run resumed
-    with another thread count lists both, e.g. ``cpu, 1 then 2 threads``)."""
+    """The device, with the threads of every part of a run resumed on other hardware (e.g.
+    ``cpu (2 threads, x86_64); trained with 1 thread (415 steps), then 2 threads (1085
+    steps)``)."""
     device = str(result["device"])
-    counts = [int(t) for t in result.get("threads_of_run") or [result["threads"]]]
-    if len(counts) == 1 and "thread" in device:
-        return device
-    return f"{device.split(' (')[0]}, {' then '.join(map(str, counts))} threads"
+    threads = describe_threads(result)
+    if "thread" not in device:
+        return f"{device}, {threads}"
+    last_only = describe_threads({"threads": result["threads"],
+                                  "processes": result.get("processes", 1)})
+    return device if threads == last_only else f"{device}; trained with {threads}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -57,7 +57,10 @@ Metrics = Mapping[str, Tensor | float]
 class History:
     """What :func:`fit` recorded: per-iteration loss and metrics, validation points, time.
 
-    With several processes, the loss and metrics are means over the ranks.
+    With several processes, the loss and metrics are means over the ranks. ``segments`` has
+    one entry per call of :func:`fit` that trained (a resumed run has several): ``first`` and
+    ``last`` step, ``threads`` (CPU threads per process), ``processes``, ``device`` type and
+    ``seconds``, so a run resumed on other hardware says which steps ran where.
     """
 
     iteration: list[int] = field(default_factory=list)
@@ -65,6 +68,7 @@ class History:
     metrics: dict[str, list[float]] = field(default_factory=dict)
     validation: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    segments: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -251,7 +255,11 @@ def fit(
                                     **state)
 
     learner.train()
-    began = time.perf_counter() - history.seconds
+    began, earlier = time.perf_counter() - history.seconds, history.seconds
+    segment: dict[str, Any] = {  # what this call trains on, added to history at its first step
+        "first": start + 1, "last": start, "threads": torch.get_num_threads(),
+        "processes": world_size(), "device": "cpu" if device is None else device.type,
+        "seconds": 0.0}
     bar = tqdm(range(start, iterations), desc=desc, disable=not progress, initial=start,
                total=iterations)
     with _deferred_interrupt(path is not None) as interrupted:
@@ -268,7 +276,11 @@ def fit(
                 result = validate()  # type: ignore[misc]
                 learner.train()
                 history.validation.append({"iteration": it + 1, **result.to_dict()})
+            if it == start:
+                history.segments.append(segment)
+            segment["last"] = it + 1
             history.seconds = time.perf_counter() - began
+            segment["seconds"] = round(history.seconds - earlier, 3)
             stop = path is not None and any_rank(interrupted.is_set())  # every rank agrees
             if stop or (it + 1) % checkpoint_every == 0 or it + 1 == iterations:
                 save(it + 1)

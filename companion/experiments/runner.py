@@ -331,7 +331,6 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     started = time.perf_counter()
     with run_lock(folder) if writer else contextlib.nullcontext():
         revisions = _claim_run_dir(folder, cfg.key(seed), revision) if writer else []
-        threads = _remember(folder / "threads.txt", str(torch.get_num_threads())) if writer else []
         history = fit(learner, state.tasks, optimizer, iterations=cfg.iterations,
                       meta_batch_size=per_rank, scheduler=state.scheduler,
                       validate=validate, validate_every=cfg.val_every if validate else 0,
@@ -350,7 +349,7 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
         "seconds_per_iteration": round(history.seconds / cfg.iterations, 4),
         "device": describe_device(dev),
         "threads": torch.get_num_threads(),
-        "threads_of_run": [int(t) for t in threads],  # of every process that trained it
+        "training_segments": history.segments,  # which steps ran on which hardware
         "processes": world_size(),
         "validation": history.validation,
         "loss_curve": _downsample(history.loss),
@@ -397,11 +396,38 @@ def _remember(log: Path, value: str) -> list[str]:
 
 
 def describe_threads(result: Mapping[str, Any]) -> str:
-    """How many CPU threads trained a run, e.g. ``"2 threads"`` or, for a run resumed with
-    another count, ``"1 then 2 threads"`` (older result files know only the last count)."""
-    counts = [int(t) for t in result.get("threads_of_run") or [result["threads"]]]
-    unit = "thread" if counts == [1] else "threads"
-    return f"{' then '.join(str(c) for c in counts)} {unit}"
+    """The CPU threads (and processes) that trained a run, from its result: ``"1 thread"``,
+    or for a run resumed on other hardware each part with its steps, e.g.
+    ``"1 thread (415 steps), then 2 threads (1085 steps)"``.
+
+    Result files older than ``training_segments`` give the last count only (or
+    ``threads_of_run``, every count in order); steps trained before segments were recorded
+    are said to be unrecorded.
+    """
+    segments = result.get("training_segments")
+    if not segments:
+        counts = [int(t) for t in result.get("threads_of_run") or [result["threads"]]]
+        if len(counts) == 1:
+            return _threads_label(counts[0], int(result.get("processes", 1)))
+        return f"{' then '.join(map(str, counts))} threads"
+    parts: list[list[Any]] = []  # [label, steps], consecutive equal labels merged
+    for seg in segments:
+        label = _threads_label(int(seg["threads"]), int(seg.get("processes", 1)))
+        steps = int(seg["last"]) - int(seg["first"]) + 1
+        if parts and parts[-1][0] == label:
+            parts[-1][1] += steps
+        else:
+            parts.append([label, steps])
+    first = int(segments[0]["first"])
+    if len(parts) == 1 and first == 1:
+        return str(parts[0][0])
+    text = ", then ".join(f"{label} ({steps} steps)" for label, steps in parts)
+    return text if first == 1 else f"steps 1-{first - 1} unrecorded, then {text}"
+
+
+def _threads_label(threads: int, processes: int) -> str:
+    label = f"{threads} thread{'' if threads == 1 else 's'}"
+    return label if processes == 1 else f"{processes} processes x {label}"
 
 
 def _downsample(values: list[float], points: int = 200) -> list[float]:

@@ -44,7 +44,9 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     assert result["device"].startswith("cpu") and len(result["loss_curve"]) == 4
     assert "git_revision" in record and "torch" in record and record["wall_time_s"] > 0
     assert record["git_revisions_of_run"] == [str(record["git_revision"])]
-    assert result["threads_of_run"] == [result["threads"]] == [torch.get_num_threads()]
+    assert result["training_segments"] == [
+        {"first": 1, "last": 4, "threads": torch.get_num_threads(), "processes": 1,
+         "device": "cpu", "seconds": pytest.approx(result["train_seconds"], abs=0.1)}]
     assert "run tiny-maml --seed 3 --iterations 4" in result["command"]
     weights = torch.load(tmp_path / "r" / "tiny-maml-it4-seed3.pt")
     assert weights["key"] == TINY.key(3) and "model.head.weight" in weights["state_dict"]
@@ -204,20 +206,46 @@ def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
         load_trained("maml-sinusoid")
 
 
-def test_a_run_resumed_with_other_threads_records_both(mirror, tmp_path):
-    run_experiment(TINY, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", progress=False,
-                   device="cpu", threads=2)
-    # the same command again with 1 thread resumes the finished checkpoint and tests it anew
-    again = run_experiment(TINY, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
-                           progress=False, device="cpu", threads=1)
-    assert again["threads_of_run"] == [2, 1] and again["threads"] == 1
-    assert describe_threads(again) == "2 then 1 threads"
+def test_a_run_resumed_with_other_threads_says_which_steps_ran_where(mirror, tmp_path,
+                                                                      monkeypatch):
+    real, calls = MAML.training_step, {"n": 0}
+
+    def crash_on_third_step(self, batch, optimizer):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated interruption")
+        return real(self, batch, optimizer)
+
+    monkeypatch.setattr(MAML, "training_step", crash_on_third_step)
+    where = {"results_dir": tmp_path / "r", "runs_dir": tmp_path / "c", "progress": False,
+             "device": "cpu"}
+    with pytest.raises(KeyboardInterrupt):  # steps 1-2 with 2 threads (checkpoint at 2)
+        run_experiment(TINY, threads=2, **where)
+    monkeypatch.setattr(MAML, "training_step", real)
+    resumed = run_experiment(TINY, threads=1, **where)  # steps 3-4 with 1 thread
+    assert [(s["first"], s["last"], s["threads"]) for s in resumed["training_segments"]] == [
+        (1, 2, 2), (3, 4, 1)]
+    assert describe_threads(resumed) == "2 threads (2 steps), then 1 thread (2 steps)"
+    # the same command once more only tests the finished checkpoint: no segment is added
+    again = run_experiment(TINY, threads=2, **where)
+    assert again["training_segments"] == resumed["training_segments"]
+
+
+def _seg(first: int, last: int, threads: int, processes: int = 1) -> dict[str, int]:
+    return {"first": first, "last": last, "threads": threads, "processes": processes}
 
 
 @pytest.mark.parametrize(("result", "label"), [
-    ({"threads": 1}, "1 thread"),  # a file from before threads_of_run
-    ({"threads": 2, "threads_of_run": [2]}, "2 threads"),
+    ({"threads": 1}, "1 thread"),  # files from before training_segments
+    ({"threads": 2, "processes": 2}, "2 processes x 2 threads"),
     ({"threads": 2, "threads_of_run": [1, 2]}, "1 then 2 threads"),
+    ({"threads": 2, "training_segments": [_seg(1, 10, 2), _seg(11, 20, 2)]}, "2 threads"),
+    ({"threads": 1, "training_segments": [_seg(1, 5, 1), _seg(6, 8, 2), _seg(9, 9, 1)]},
+     "1 thread (5 steps), then 2 threads (3 steps), then 1 thread (1 steps)"),
+    ({"threads": 1, "training_segments": [_seg(1, 4, 1, processes=2)]},
+     "2 processes x 1 thread"),
+    ({"threads": 2, "training_segments": [_seg(401, 500, 2)]},
+     "steps 1-400 unrecorded, then 2 threads (100 steps)"),
 ])
 def test_describe_threads_names_every_count_a_run_used(result, label):
     assert describe_threads(result) == label
