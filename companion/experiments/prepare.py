@@ -1,11 +1,12 @@
 """An experiment's state before its first training step: learner, outer optimiser, data and
 task stream. ``run`` and ``estimate`` both start here, so an estimate times what a run does.
 
-Chapter: all (the experiments registry).
+Chapter: MAML (results of longer runs); every chapter's stored runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ class Prepared:
     scheduler: Any
     data: dict[str, Any]
     tasks: Any
-    validate: Any  # a function of no arguments, or None
+    validate: Callable[[], Any] | None
     source: SourceFactory
 
 

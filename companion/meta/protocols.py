@@ -21,7 +21,7 @@ from companion.data.episode import Episode
 from companion.meta.functional import Params, predict_queries
 from companion.metrics import accuracy
 
-__all__ = ["AdaptedPredictor", "BothProtocols"]
+__all__ = ["AdaptedPredictor", "BothProtocols", "apply_weights"]
 
 
 class AdaptedPredictor:
@@ -34,7 +34,9 @@ class AdaptedPredictor:
     model: nn.Module
 
     def evaluation_weights(self, episode: Episode, steps: int | None = None) -> Params:
-        raise NotImplementedError  # each learner adapts in its own way
+        """The weights adapted to ``episode``'s support set (each learner adapts its own
+        way)."""
+        raise NotImplementedError(f"{type(self).__name__} must define evaluation_weights")
 
     def predict(self, episode: Episode, steps: int | None = None, *,
                 transductive: bool = True) -> Tensor:
@@ -51,9 +53,19 @@ class AdaptedPredictor:
                 non-finite predictions from finite inputs (adaptation diverged, or NaN
                 weights).
         """
-        fast = self.evaluation_weights(episode, steps)
-        return check_finite_output("predictions", predict_queries(
-            self.model, fast, episode.support_x, episode.query_x, transductive=transductive))
+        return apply_weights(self.model, self.evaluation_weights(episode, steps), episode,
+                             transductive=transductive)
+
+
+def apply_weights(model: nn.Module, fast: Params, episode: Episode, *,
+                  transductive: bool) -> Tensor:
+    """``model``'s query predictions with the adapted weights ``fast`` under one protocol.
+
+    Raises:
+        ValueError: non-finite predictions (adaptation diverged, or NaN weights).
+    """
+    return check_finite_output("predictions", predict_queries(
+        model, fast, episode.support_x, episode.query_x, transductive=transductive))
 
 
 class BothProtocols(nn.Module):
@@ -80,7 +92,6 @@ class BothProtocols(nn.Module):
         fast = self.learner.evaluation_weights(episode)  # adapted once
         scores = {}
         for name, transductive in (("accuracy", True), ("accuracy_non_transductive", False)):
-            out = predict_queries(self.learner.model, fast, episode.support_x, episode.query_x,
-                                  transductive=transductive)  # [n_query, n_way]
-            scores[name] = accuracy(check_finite_output("predictions", out), episode.query_y)
+            out = apply_weights(self.learner.model, fast, episode, transductive=transductive)
+            scores[name] = accuracy(out, episode.query_y)  # out: [n_query, n_way]
         return scores
