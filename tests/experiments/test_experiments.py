@@ -31,6 +31,22 @@ SINE = JointExperiment(name="tiny-sine", method="joint", dataset="sinusoid", n_s
                        test_n_way=1, checkpoint_every=5)
 
 
+def _crash_on_third_step(monkeypatch):
+    """Make MAML's training step raise KeyboardInterrupt on its third call (a Ctrl-C);
+    return the real step, to put back."""
+    calls = {"n": 0}
+    real = MAML.training_step  # what fit calls every step
+
+    def crash_on_third_step(self, batch, optimizer):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated interruption")
+        return real(self, batch, optimizer)
+
+    monkeypatch.setattr(MAML, "training_step", crash_on_third_step)
+    return real
+
+
 def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     result = run_experiment(TINY, seed=3, results_dir=tmp_path / "r", runs_dir=tmp_path / "c",
                             progress=False, device="cpu")
@@ -55,16 +71,7 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
 def test_interrupted_run_resumes_exactly(mirror, tmp_path, monkeypatch):
     full = run_experiment(TINY, results_dir=tmp_path / "a", runs_dir=tmp_path / "ca",
                           progress=False, device="cpu")
-    calls = {"n": 0}
-    real = MAML.training_step  # what fit calls every step
-
-    def crash_on_third_step(self, batch, optimizer):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("simulated interruption")
-        return real(self, batch, optimizer)
-
-    monkeypatch.setattr(MAML, "training_step", crash_on_third_step)
+    real = _crash_on_third_step(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
                        progress=False, device="cpu")
@@ -208,15 +215,7 @@ def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
 
 def test_a_run_resumed_with_other_threads_says_which_steps_ran_where(mirror, tmp_path,
                                                                       monkeypatch):
-    real, calls = MAML.training_step, {"n": 0}
-
-    def crash_on_third_step(self, batch, optimizer):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("simulated interruption")
-        return real(self, batch, optimizer)
-
-    monkeypatch.setattr(MAML, "training_step", crash_on_third_step)
+    real = _crash_on_third_step(monkeypatch)
     where = {"results_dir": tmp_path / "r", "runs_dir": tmp_path / "c", "progress": False,
              "device": "cpu"}
     with pytest.raises(KeyboardInterrupt):  # steps 1-2 with 2 threads (checkpoint at 2)
