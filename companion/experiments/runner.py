@@ -381,18 +381,13 @@ def _claim_run_dir(folder: Path, key: dict[str, Any], revision: str | None) -> l
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(stamp) as tmp:
             tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
-    return _remember(folder / "revisions.txt", str(revision))
-
-
-def _remember(log: Path, value: str) -> list[str]:
-    """Add ``value`` to the one-per-line list in ``log`` unless it is there; return the list
-    (in the order first seen)."""
-    values = log.read_text().split() if log.is_file() else []
-    if value not in values:
-        values.append(value)
+    log = folder / "revisions.txt"
+    revisions = log.read_text().split() if log.is_file() else []
+    if str(revision) not in revisions:
+        revisions.append(str(revision))
         with atomic_write(log) as tmp:
-            tmp.write_text("\n".join(values) + "\n")
-    return values
+            tmp.write_text("\n".join(revisions) + "\n")
+    return revisions
 
 
 def describe_threads(result: Mapping[str, Any]) -> str:
