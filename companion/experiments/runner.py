@@ -233,7 +233,7 @@ def load_trained(name: str, *, seed: int = 0, run: bool = False,
         stored = torch.load(weights, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"{weights} is missing; write it with `{command}`") from None
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
         raise UnreadableResultError(f"cannot read the weights file {weights} ({err}); write "
                                     f"it anew with `{command}`") from None
     if not isinstance(stored, dict) or not same_experiment(stored.get("key", {}), cfg.key(seed)):
