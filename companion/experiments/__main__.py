@@ -4,16 +4,21 @@
     python -m companion.experiments run maml-omniglot-5w1s --seed 0 --device cuda
     python -m companion.experiments show results/maml-omniglot-5w1s-seed0.json
     python -m companion.experiments estimate maml-omniglot-20w1s --threads 2
+    python -m companion.experiments park maml-omniglot-20w5s --seed 0
 
 An interrupted ``run`` (Ctrl-C: exit status 130) resumes from its checkpoint when started
 again with the same options. Checkpoints go to ``--runs``, default ``$COMPANION_RUNS_DIR``,
-else ``~/.cache/companion/runs`` (``$XDG_CACHE_HOME`` honoured).
+else ``~/.cache/companion/runs`` (``$XDG_CACHE_HOME`` honoured). On a machine that will be
+laid anew whole, ``park`` copies the checkpoint into ``parked/`` in the working tree (commit
+it); ``run`` takes it back where the runs folder has none (:mod:`companion.experiments.park`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +29,7 @@ import torch
 from companion.experiments.base import ExperimentConfig
 from companion.experiments.configs import CONFIGS, get_config
 from companion.experiments.estimate import estimate_run
+from companion.experiments.park import PARKED_DIR, ParkError, park, parked_dir, unpark
 from companion.experiments.runner import result_path, run_dir, run_experiment
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
@@ -51,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runs", default=None,
                      help="folder for checkpoints (default: $COMPANION_RUNS_DIR, else "
                           "~/.cache/companion/runs)")
+    run.add_argument("--parked", default=PARKED_DIR,
+                     help="folder of parked checkpoints, taken back when the runs folder has "
+                          "none and deleted once the result is written (default: parked)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     estimate = sub.add_parser(
         "estimate", help="measure how long `run NAME` would take here (writes nothing)",
@@ -65,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
                           help="timed training steps after one warm-up (default 5)")
     estimate.add_argument("--episodes", type=int, default=10,
                           help="validation and test episodes actually run (default 10)")
+    parking = sub.add_parser(
+        "park", help="copy an unfinished run's checkpoint into parked/ (to commit it)",
+        description="Copy the checkpoint folder of NAME from the runs folder to "
+                    "<parked>/<run id>, so that a commit carries it to a machine laid anew; "
+                    "`run` there resumes from it.")
+    parking.add_argument("name", choices=sorted(CONFIGS), metavar="NAME",
+                         help="a named experiment (see `list`)")
+    parking.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parking.add_argument("--iterations", type=int, default=None, help="as given to `run`")
+    parking.add_argument("--runs", default=None, help="as for `run`")
+    parking.add_argument("--parked", default=PARKED_DIR, help="target folder (default: parked)")
     show = sub.add_parser("show", help="print a result file's test numbers and provenance")
     show.add_argument("path", help="a result file, results/<name>-seed<k>.json")
     return parser
@@ -87,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --iterations must be >= 1", file=sys.stderr)
             return 2
         cfg = cfg.with_iterations(args.iterations)
+    if args.command == "park":
+        return _park(cfg, args)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process takes it back
+        try:
+            step = unpark(cfg, args.seed, runs=args.runs, parked=args.parked)
+        except ParkError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if step is not None:
+            print(f"note: resuming from the parked checkpoint "
+                  f"{parked_dir(cfg, args.seed, args.parked)} (step {step})", file=sys.stderr)
     old = Path("runs") / run_dir(cfg, args.seed, "runs").name
     if args.runs is None and old.is_dir() and not run_dir(cfg, args.seed).exists():
         print(f"note: a checkpoint from before checkpoints moved to the user cache is in "
@@ -100,11 +131,32 @@ def main(argv: list[str] | None = None) -> int:
               "resumes when the same command is started again", file=sys.stderr)
         return INTERRUPTED
     print(f"wrote {result_path(cfg, args.seed, args.results)}")
+    spent = parked_dir(cfg, args.seed, args.parked)
+    if os.environ.get("RANK", "0") == "0" and spent.is_dir():
+        shutil.rmtree(spent)  # the result and weights replace the parked checkpoint
+        print(f"removed the parked checkpoint {spent} (commit its removal with the result)")
     if "test" in result:
         t = result["test"]
         print(f"{cfg.name}: {100 * t['mean']:.2f} ± {100 * t['ci95']:.2f}% "
               f"({t['n_episodes']} episodes) on {result['device']}")
     return 0
+
+
+def _park(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
+    """Park a run's checkpoint folder; exit status 2 with a message when there is none."""
+    try:
+        target, step = park(cfg, args.seed, runs=args.runs, parked=args.parked)
+    except ParkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"parked {cfg.name} (seed {args.seed}) at step {step} of {cfg.iterations} in "
+          f"{target}; commit that folder, and `{_resume_hint(cfg, args)}` resumes from it")
+    return 0
+
+
+def _resume_hint(cfg: ExperimentConfig, args: argparse.Namespace) -> str:
+    extra = f" --iterations {args.iterations}" if args.iterations is not None else ""
+    return f"python -m companion.experiments run {cfg.name} --seed {args.seed}{extra}"
 
 
 def _estimate(cfg: ExperimentConfig, args: argparse.Namespace) -> int:

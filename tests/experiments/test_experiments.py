@@ -19,7 +19,6 @@ from companion.experiments import (
 from companion.experiments.__main__ import main
 from companion.experiments.methods.joint import JOINT_LR_GRID
 from companion.experiments.runner import describe_threads, run_id
-from companion.meta.maml import MAML
 from companion.utils import read_record
 
 TINY = MAMLExperiment(name="tiny-maml", method="maml", n_way=3, test_n_way=3,
@@ -29,22 +28,6 @@ SINE = JointExperiment(name="tiny-sine", method="joint", dataset="sinusoid", n_s
                        n_query=5, test_shots=(5,), meta_batch_size=4, iterations=5,
                        val_every=0, test_episodes=4, eval_inner_steps=2, n_way=1,
                        test_n_way=1, checkpoint_every=5)
-
-
-def _crash_on_third_step(monkeypatch):
-    """Make MAML's training step raise KeyboardInterrupt on its third call (a Ctrl-C);
-    return the real step, to put back."""
-    calls = {"n": 0}
-    real = MAML.training_step  # what fit calls every step
-
-    def crash_on_third_step(self, batch, optimizer):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("simulated interruption")
-        return real(self, batch, optimizer)
-
-    monkeypatch.setattr(MAML, "training_step", crash_on_third_step)
-    return real
 
 
 def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
@@ -68,16 +51,16 @@ def test_result_file_has_numbers_protocol_and_provenance(mirror, tmp_path):
     assert weights["key"] == TINY.key(3) and "model.head.weight" in weights["state_dict"]
 
 
-def test_interrupted_run_resumes_exactly(mirror, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_exactly(mirror, tmp_path, crash_on_third_step):
     full = run_experiment(TINY, results_dir=tmp_path / "a", runs_dir=tmp_path / "ca",
                           progress=False, device="cpu")
-    real = _crash_on_third_step(monkeypatch)
+    restore = crash_on_third_step()
     with pytest.raises(KeyboardInterrupt):
         run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
                        progress=False, device="cpu")
     assert not (tmp_path / "b").exists()  # no result for an unfinished run
     assert not (tmp_path / "cb" / "tiny-maml-it4-seed0" / "lock").exists()  # released
-    monkeypatch.setattr(MAML, "training_step", real)
+    restore()  # the real step again
     resumed = run_experiment(TINY, results_dir=tmp_path / "b", runs_dir=tmp_path / "cb",
                              progress=False, device="cpu")
     assert resumed["loss_curve"] == pytest.approx(full["loss_curve"])
@@ -214,13 +197,13 @@ def test_weights_of_another_configuration_are_refused(tmp_path, monkeypatch):
 
 
 def test_a_run_resumed_with_other_threads_says_which_steps_ran_where(mirror, tmp_path,
-                                                                      monkeypatch):
-    real = _crash_on_third_step(monkeypatch)
+                                                                      crash_on_third_step):
     where = {"results_dir": tmp_path / "r", "runs_dir": tmp_path / "c", "progress": False,
              "device": "cpu"}
+    restore = crash_on_third_step()
     with pytest.raises(KeyboardInterrupt):  # steps 1-2 with 2 threads (checkpoint at 2)
         run_experiment(TINY, threads=2, **where)
-    monkeypatch.setattr(MAML, "training_step", real)
+    restore()  # the real step again
     resumed = run_experiment(TINY, threads=1, **where)  # steps 3-4 with 1 thread
     assert [(s["first"], s["last"], s["threads"]) for s in resumed["training_segments"]] == [
         (1, 2, 2), (3, 4, 1)]
