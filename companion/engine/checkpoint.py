@@ -30,7 +30,8 @@ from torch import nn
 from companion.engine.distributed import all_gather_objects, rank
 from companion.utils import atomic_write
 
-__all__ = ["FORMAT", "CheckpointError", "load_checkpoint", "run_identity", "save_checkpoint"]
+__all__ = ["FORMAT", "CheckpointError", "load_checkpoint", "read_checkpoint", "run_identity",
+           "save_checkpoint"]
 
 FORMAT = 2
 
@@ -83,7 +84,12 @@ def save_checkpoint(path: Path, *, iteration: int, history: dict[str, Any],
         torch.save(state, tmp)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The stored state of a checkpoint, read as data (``weights_only=True``).
+
+    Raises:
+        CheckpointError: unreadable, truncated, or not of this version's format.
+    """
     afresh = f"delete {path} (or choose another checkpoint path) to start afresh"
     try:
         with warnings.catch_warnings():  # a foreign pickle may warn before it is refused
@@ -111,7 +117,7 @@ def load_checkpoint(path: Path, *, identity: dict[str, Any], learner: nn.Module,
         CheckpointError: unreadable file, another run's checkpoint (identity, number of
             optimisers, schedulers, generators or processes differ).
     """
-    state = _read(path)
+    state = read_checkpoint(path)
     afresh = f"delete {path} (or choose another checkpoint path) to start afresh"
     if state["identity"] != identity:
         mine, theirs = identity, state["identity"]

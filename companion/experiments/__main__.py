@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +27,7 @@ import torch
 from companion.experiments.base import ExperimentConfig
 from companion.experiments.configs import CONFIGS, get_config
 from companion.experiments.estimate import estimate_run
-from companion.experiments.park import PARKED_DIR, ParkError, park, parked_dir, unpark
+from companion.experiments.park import PARKED_DIR, ParkError, park
 from companion.experiments.runner import result_path, run_dir, run_experiment
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
@@ -85,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     parking.add_argument("--iterations", type=int, default=None, help="as given to `run`")
     parking.add_argument("--runs", default=None, help="as for `run`")
     parking.add_argument("--parked", default=PARKED_DIR, help="target folder (default: parked)")
+    parking.add_argument("--force", action="store_true",
+                         help="replace a parked copy that is further along")
     show = sub.add_parser("show", help="print a result file's test numbers and provenance")
     show.add_argument("path", help="a result file, results/<name>-seed<k>.json")
     return parser
@@ -109,15 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.with_iterations(args.iterations)
     if args.command == "park":
         return _park(cfg, args)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process takes it back
-        try:
-            step = unpark(cfg, args.seed, runs=args.runs, parked=args.parked)
-        except ParkError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        if step is not None:
-            print(f"note: resuming from the parked checkpoint "
-                  f"{parked_dir(cfg, args.seed, args.parked)} (step {step})", file=sys.stderr)
+    return _run(cfg, args)
+
+
+def _run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
+    """Train (resuming), test and write the result; 130 after a Ctrl-C, 2 for a bad parked
+    copy."""
     old = Path("runs") / run_dir(cfg, args.seed, "runs").name
     if args.runs is None and old.is_dir() and not run_dir(cfg, args.seed).exists():
         print(f"note: a checkpoint from before checkpoints moved to the user cache is in "
@@ -125,16 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_experiment(cfg, seed=args.seed, device=args.device,
                                 results_dir=args.results, runs_dir=args.runs,
-                                threads=args.threads, progress=not args.quiet)
+                                threads=args.threads, progress=not args.quiet,
+                                parked=args.parked)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last checkpoint in {run_dir(cfg, args.seed, args.runs)} "
-              "resumes when the same command is started again", file=sys.stderr)
+              "resumes when the same command is started again (on a machine that will be laid "
+              "anew, `park` it first)", file=sys.stderr)
         return INTERRUPTED
+    except ParkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {result_path(cfg, args.seed, args.results)}")
-    spent = parked_dir(cfg, args.seed, args.parked)
-    if os.environ.get("RANK", "0") == "0" and spent.is_dir():
-        shutil.rmtree(spent)  # the result and weights replace the parked checkpoint
-        print(f"removed the parked checkpoint {spent} (commit its removal with the result)")
     if "test" in result:
         t = result["test"]
         print(f"{cfg.name}: {100 * t['mean']:.2f} ± {100 * t['ci95']:.2f}% "
@@ -145,18 +143,14 @@ def main(argv: list[str] | None = None) -> int:
 def _park(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     """Park a run's checkpoint folder; exit status 2 with a message when there is none."""
     try:
-        target, step = park(cfg, args.seed, runs=args.runs, parked=args.parked)
+        target, step = park(cfg, args.seed, runs=args.runs, parked=args.parked,
+                            force=args.force)
     except ParkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"parked {cfg.name} (seed {args.seed}) at step {step} of {cfg.iterations} in "
-          f"{target}; commit that folder, and `{_resume_hint(cfg, args)}` resumes from it")
+          f"{target}; commit that folder: `run` with the same options resumes from it")
     return 0
-
-
-def _resume_hint(cfg: ExperimentConfig, args: argparse.Namespace) -> str:
-    extra = f" --iterations {args.iterations}" if args.iterations is not None else ""
-    return f"python -m companion.experiments run {cfg.name} --seed {args.seed}{extra}"
 
 
 def _estimate(cfg: ExperimentConfig, args: argparse.Namespace) -> int:

@@ -1,45 +1,62 @@
 """Park an unfinished run's checkpoint in the repository, and take it back on another machine.
 
-Checkpoints live outside the checkout (:func:`~companion.experiments.runner.runs_dir`, the
-user cache by default), which survives a fresh clone but not a machine that is laid anew
-whole, as CI runners and cloud sandboxes are. For those, ``park`` copies a run's folder
-(``checkpoint.pt``, ``config.json``, ``revisions.txt``) to ``parked/<run id>/`` in the
-working tree, where it can be committed; ``run`` on a machine whose runs folder has no
-checkpoint of that run takes the parked copy back and resumes from it, and deletes the parked
-copy once the result is written (the result and weights replace it).
+Checkpoints live outside the checkout (:func:`~companion.experiments.paths.runs_dir`, the user
+cache by default), which survives a fresh clone but not a machine that is laid anew whole, as
+CI runners and cloud sandboxes are. For those, ``park`` copies a run's folder
+(``checkpoint.pt``, ``config.json``, ``revisions.txt``) to ``parked/<run id>/`` in the working
+directory, where it can be committed; ``run`` takes the parked copy back when it is further
+along than the runs folder's own checkpoint (or that has none), and deletes it once the result
+is written (the result and weights replace it). Each park that is committed adds the
+checkpoint's size (about 1.4 MB for a Conv-4 MAML) to the repository's history for good.
 
     python -m companion.experiments park maml-omniglot-20w5s --seed 0   # then git add parked/
     python -m companion.experiments run maml-omniglot-20w5s --seed 0    # elsewhere: resumes
 
-A parked folder is checked before it is used: its configuration must be the run's, and its
-checkpoint must load with ``weights_only=True`` (it is data, never code).
+A parked folder is checked before it is used: its configuration stamp must be the run's, and
+its checkpoint must be readable by the training loop (``weights_only=True``: data, never code).
 
 Chapter: Appendix (reproducing the results).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
+import shlex
 import shutil
-import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
-import torch
-
-from companion.experiments.configs import ExperimentConfig, key_differences, same_experiment
-from companion.experiments.runner import run_dir, run_id
+from companion.engine.checkpoint import CheckpointError, read_checkpoint
+from companion.experiments.configs import ExperimentConfig
+from companion.experiments.paths import config_differences, run_dir, run_id
 from companion.utils import atomic_write
 
-__all__ = ["PARKED_DIR", "ParkError", "checkpoint_step", "park", "parked_dir", "unpark"]
+__all__ = ["PARKED_DIR", "ParkError", "Unparked", "checkpoint_step", "park", "parked_dir",
+           "unpark"]
 
 PARKED_DIR = "parked"  # relative to the working directory, like ``results/``
-FILES = ("checkpoint.pt", "config.json", "revisions.txt")
+FILES = ("config.json", "revisions.txt", "checkpoint.pt")  # the checkpoint last
 
 
 class ParkError(ValueError):
     """A run folder that cannot be parked or taken back (missing, unreadable, another run)."""
+
+
+class Unparked(NamedTuple):
+    """What :func:`unpark` found: the parked copy's step, the runs folder's step before
+    (None: no checkpoint there), and whether the parked copy was taken."""
+
+    parked_step: int
+    local_step: int | None
+    taken: bool
+
+    def note(self, parked: Path) -> str:
+        if self.taken:
+            since = "" if self.local_step is None else (
+                f", further along than the runs folder's checkpoint at step {self.local_step}")
+            return f"resuming from the parked checkpoint {parked} (step {self.parked_step}{since})"
+        return (f"the parked checkpoint {parked} (step {self.parked_step}) is not used: the runs "
+                f"folder's checkpoint is at step {self.local_step}")
 
 
 def parked_dir(cfg: ExperimentConfig, seed: int,
@@ -52,76 +69,106 @@ def checkpoint_step(folder: Path) -> int:
     """The number of finished training steps in ``folder/checkpoint.pt``.
 
     Raises:
-        ParkError: the file is missing, unreadable or has no step count.
+        ParkError: the file is missing, or not a checkpoint the training loop can read.
     """
     path = folder / "checkpoint.pt"
+    if not path.is_file():
+        raise ParkError(f"{path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ParkError(f"{path} does not exist") from None
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise ParkError(f"cannot read the checkpoint {path} ({err})") from None
-    step = state.get("iteration") if isinstance(state, dict) else None
+        step = read_checkpoint(path)["iteration"]
+    except CheckpointError as err:
+        raise ParkError(str(err)) from None
     if not isinstance(step, int) or isinstance(step, bool):
-        raise ParkError(f"{path} is not a training checkpoint (it has no step count)")
+        raise ParkError(f"{path} has no step count; it is not a training checkpoint")
     return step
 
 
-def _check_config(folder: Path, cfg: ExperimentConfig, seed: int) -> None:
-    path = folder / "config.json"
-    try:
-        stored = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ParkError(f"{path} does not exist; {folder} is not a run folder") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ParkError(f"cannot read {path} ({err})") from None
-    if not isinstance(stored, dict) or not same_experiment(stored, cfg.key(seed)):
-        differ = key_differences(stored, cfg.key(seed)) if isinstance(stored, dict) else []
-        raise ParkError(f"{folder} holds a run of a different configuration (differing in "
-                        f"{', '.join(differ) or 'its format'}), not {run_id(cfg, seed)}")
-
-
-def _copy_folder(source: Path, target: Path) -> None:
-    """Copy the run files of ``source`` into ``target``, each atomically, the checkpoint last
-    (a copy cut short leaves no checkpoint that looks whole)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in sorted(FILES, key=lambda n: n == "checkpoint.pt"):
-        if (source / name).is_file():
-            with atomic_write(target / name) as tmp:
-                shutil.copyfile(source / name, tmp)
-
-
 def park(cfg: ExperimentConfig, seed: int = 0, *, runs: str | os.PathLike[str] | None = None,
-         parked: str | os.PathLike[str] = PARKED_DIR) -> tuple[Path, int]:
+         parked: str | os.PathLike[str] = PARKED_DIR, force: bool = False) -> tuple[Path, int]:
     """Copy the run folder of ``cfg`` (under ``runs``, default the user cache) to
-    ``<parked>/<run id>``; return that folder and the checkpoint's step.
+    ``<parked>/<run id>``, replacing an earlier parked copy; return that folder and the
+    checkpoint's step.
 
     Raises:
-        ParkError: there is no readable checkpoint of this configuration to park.
+        ParkError: no readable checkpoint of this configuration to park, or the parked copy
+            already there is further along (unless ``force``).
     """
     source = run_dir(cfg, seed, runs)
-    _check_config(source, cfg, seed)
-    step = checkpoint_step(source)
     target = parked_dir(cfg, seed, parked)
+    _check_stamp(source, cfg, seed, _no_run_hint(source, cfg))
+    if not (source / "checkpoint.pt").is_file():
+        raise ParkError(f"{source} has no checkpoint yet: a run writes its first one after "
+                        f"{cfg.checkpoint_every} steps")
+    step = checkpoint_step(source)
+    if target.is_dir() and not force:
+        try:
+            earlier = checkpoint_step(target)
+        except ParkError:
+            earlier = -1  # a broken parked copy is replaced
+        if earlier > step:
+            raise ParkError(f"{target} is at step {earlier}, further along than {source} "
+                            f"(step {step}); nothing was changed (force=True / --force "
+                            f"replaces it)")
     _copy_folder(source, target)
     return target, step
 
 
 def unpark(cfg: ExperimentConfig, seed: int = 0, *, runs: str | os.PathLike[str] | None = None,
-           parked: str | os.PathLike[str] = PARKED_DIR) -> int | None:
-    """Take a parked run folder back into the runs folder when that has no checkpoint of the
-    run; return the step it resumes from, or None when nothing was taken (no parked copy, or
-    the runs folder already has a checkpoint, which is then the one used).
+           parked: str | os.PathLike[str] = PARKED_DIR) -> Unparked | None:
+    """Take the parked copy of a run back into its runs folder when that has no checkpoint or
+    an earlier one (a later one is kept). Hold the run's lock while calling it.
+
+    Returns:
+        None when nothing is parked, else what was found and done (:class:`Unparked`).
 
     Raises:
         ParkError: the parked copy is of another configuration or unreadable (nothing is
-            copied).
+            copied; the message says how to remove it).
     """
     source = parked_dir(cfg, seed, parked)
-    target = run_dir(cfg, seed, runs)
-    if not source.is_dir() or (target / "checkpoint.pt").exists():
+    if not source.is_dir():
         return None
-    _check_config(source, cfg, seed)
-    step = checkpoint_step(source)
-    _copy_folder(source, target)
-    return step
+    remove = f"remove it (`git rm -r {shlex.quote(str(source))}`) to go on without it"
+    _check_stamp(source, cfg, seed, remove)
+    try:
+        step = checkpoint_step(source)
+    except ParkError as err:
+        raise ParkError(f"the parked copy cannot be used: {err}. Park it again from the "
+                        f"machine that trained it, or {remove}") from None
+    target = run_dir(cfg, seed, runs)
+    local = checkpoint_step(target) if (target / "checkpoint.pt").is_file() else None
+    taken = local is None or step > local
+    if taken:
+        _copy_folder(source, target)
+    return Unparked(step, local, taken)
+
+
+def _check_stamp(folder: Path, cfg: ExperimentConfig, seed: int, remedy: str) -> None:
+    try:
+        differ = config_differences(folder, cfg.key(seed))
+    except ValueError as err:
+        raise ParkError(f"{err}; {remedy}") from None
+    if differ is None:
+        raise ParkError(f"{folder} is not a run folder (it has no config.json); {remedy}")
+    if differ:
+        raise ParkError(f"{folder} holds a run of another configuration (differing in "
+                        f"{', '.join(differ)}) than {cfg.name} (seed {seed}) has now; {remedy}")
+
+
+def _no_run_hint(folder: Path, cfg: ExperimentConfig) -> str:
+    """What to do when ``folder`` is not the run's folder: the runs that are there."""
+    there = sorted(p.name for p in folder.parent.glob(f"{cfg.name}*") if p.is_dir())
+    return (f"give `park` the same --seed, --iterations and --runs as `run` "
+            f"(runs of {cfg.name} in {folder.parent}: {', '.join(there) or 'none'})")
+
+
+def _copy_folder(source: Path, target: Path) -> None:
+    """Copy the run files of ``source`` over those of ``target``, each atomically, the
+    checkpoint last (a copy cut short leaves no checkpoint newer than its stamp)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        if (source / name).is_file():
+            with atomic_write(target / name) as tmp:
+                shutil.copyfile(source / name, tmp)
+        else:
+            (target / name).unlink(missing_ok=True)  # no stale file from an earlier copy

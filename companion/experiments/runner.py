@@ -6,7 +6,9 @@ same command again resumes from it, so an interrupted run loses at most those st
 checkpoint of a different configuration is refused). ``<runs>`` is ``$COMPANION_RUNS_DIR``,
 else the user cache (``$XDG_CACHE_HOME/companion/runs``, by default
 ``~/.cache/companion/runs``), so checkpoints survive a fresh checkout. The run id is
-``<name>-seed<k>``, with ``-it<N>`` when ``--iterations`` overrides the budget. The result
+``<name>-seed<k>``, with ``-it<N>`` when ``--iterations`` overrides the budget (paths:
+:mod:`companion.experiments.paths`; a checkpoint parked in the repository for a machine laid
+anew is taken back first: :mod:`companion.experiments.park`). The result
 goes to ``results/<run id>.json`` in the :func:`companion.utils.write_record` format (with the
 configuration as key, device, wall time and git revision), and the trained weights to
 ``results/<run id>.pt``.
@@ -24,6 +26,7 @@ import json
 import os
 import pickle
 import shlex
+import shutil
 import sys
 import time
 import zipfile
@@ -34,15 +37,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from companion.engine.distributed import init_from_env, rank, rank_seed, world_size
-from companion.experiments.configs import (
-    CONFIGS,
-    ExperimentConfig,
-    get_config,
-    key_differences,
-    same_experiment,
-)
+from companion.engine.checkpoint import CheckpointError
+from companion.engine.distributed import barrier, init_from_env, rank, rank_seed, world_size
+from companion.experiments.configs import ExperimentConfig, get_config, same_experiment
 from companion.experiments.lock import run_lock
+from companion.experiments.park import parked_dir, unpark
+from companion.experiments.paths import (
+    RUNS_ENV,
+    config_differences,
+    result_path,
+    run_dir,
+    run_id,
+    runs_dir,
+)
 from companion.experiments.prepare import prepare
 from companion.experiments.registry import spec_for
 from companion.training import fit
@@ -144,19 +151,6 @@ def _result_dirs() -> list[Path]:
     return list(dict.fromkeys([results_dir(), _fresh_results_dir()]))
 
 
-RUNS_ENV = "COMPANION_RUNS_DIR"
-
-
-def runs_dir() -> Path:
-    """Where checkpoints go by default: ``$COMPANION_RUNS_DIR``, else
-    ``$XDG_CACHE_HOME/companion/runs``, else ``~/.cache/companion/runs`` (outside the
-    checkout, which may be laid anew)."""
-    if os.environ.get(RUNS_ENV):
-        return Path(os.environ[RUNS_ENV])
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "companion" / "runs"
-
-
 def load_or_run_experiment(name: str, *, seed: int = 0, run: bool = False,
                            device: str | torch.device | None = None) -> dict[str, Any]:
     """The stored result of a named experiment, or a fresh run of it if ``run`` is True.
@@ -251,23 +245,6 @@ def _stored_weights(cfg: ExperimentConfig, seed: int) -> Path:
     return result_path(cfg, seed, results_dir()).with_suffix(".pt")
 
 
-def run_id(cfg: ExperimentConfig, seed: int) -> str:
-    """``<name>-seed<k>``, with ``-it<N>`` when the iterations differ from the registry's."""
-    registered = CONFIGS.get(cfg.name)
-    budget = "" if registered is not None and registered == cfg else f"-it{cfg.iterations}"
-    return f"{cfg.name}{budget}-seed{seed}"
-
-
-def result_path(cfg: ExperimentConfig, seed: int, results_dir: str | os.PathLike[str]) -> Path:
-    return Path(results_dir) / f"{run_id(cfg, seed)}.json"
-
-
-def run_dir(cfg: ExperimentConfig, seed: int,
-            runs: str | os.PathLike[str] | None = None) -> Path:
-    """The checkpoint folder of a run (under ``runs``, default :func:`runs_dir`)."""
-    return Path(runs if runs is not None else runs_dir()) / run_id(cfg, seed)
-
-
 def _is_writer() -> bool:
     """Whether this process writes checkpoints and results and takes the run lock (with
     several processes training one run, only rank 0 does)."""
@@ -292,12 +269,16 @@ def run_experiment(
     runs_dir: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     progress: bool = True,
+    parked: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train, test and record ``cfg`` with ``seed``; resumes from an existing checkpoint.
 
     Args:
         runs_dir: the folder for checkpoints (default: :func:`runs_dir`).
         threads: CPU threads for PyTorch during the run (restored afterwards).
+        parked: a folder of parked checkpoints (:mod:`companion.experiments.park`): one of
+            this run that is further along than the runs folder's is taken back, and it is
+            deleted once the result is written. None: none are looked for.
 
     Returns:
         The result dictionary that was written (test metrics, protocol, curves, timing).
@@ -309,14 +290,14 @@ def run_experiment(
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        return _run(cfg, seed, device, results_dir, runs_dir, progress)
+        return _run(cfg, seed, device, results_dir, runs_dir, progress, parked)
     finally:
         torch.set_num_threads(previous)
 
 
 def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
          results_dir: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | None,
-         progress: bool) -> dict[str, Any]:
+         progress: bool, parked: str | os.PathLike[str] | None) -> dict[str, Any]:
     spec = spec_for(cfg)
     revision = git_revision()  # the code this process runs, whenever it finishes
     dev = init_from_env(device) or get_device(device)  # torchrun: LOCAL_RANK's device
@@ -325,18 +306,28 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     state = prepare(cfg, seed, dev, task_seed=rank_seed(seed, rank()))
     learner, optimizer, data, validate = state.learner, state.optimizer, state.data, state.validate
     folder = run_dir(cfg, seed, runs_dir)
+    spent = parked_dir(cfg, seed, parked) if parked is not None else None
     writer = _is_writer()
     if not writer:
         validate = None  # rank 0 validates; the others wait for it at the next step
     started = time.perf_counter()
     with run_lock(folder) if writer else contextlib.nullcontext():
+        taken = writer and parked is not None and _take_back(cfg, seed, runs_dir, parked)
         revisions = _claim_run_dir(folder, cfg.key(seed), revision) if writer else []
-        history = fit(learner, state.tasks, optimizer, iterations=cfg.iterations,
-                      meta_batch_size=per_rank, scheduler=state.scheduler,
-                      validate=validate, validate_every=cfg.val_every if validate else 0,
-                      checkpoint=folder / "checkpoint.pt",
-                      checkpoint_every=cfg.checkpoint_every, progress=progress and writer,
-                      desc=cfg.name, identity=cfg.key(seed))
+        barrier()  # every rank sees a checkpoint taken back before fit looks for one
+        try:
+            history = fit(learner, state.tasks, optimizer, iterations=cfg.iterations,
+                          meta_batch_size=per_rank, scheduler=state.scheduler,
+                          validate=validate, validate_every=cfg.val_every if validate else 0,
+                          checkpoint=folder / "checkpoint.pt",
+                          checkpoint_every=cfg.checkpoint_every, progress=progress and writer,
+                          desc=cfg.name, identity=cfg.key(seed))
+        except CheckpointError as err:
+            if not taken or spent is None:
+                raise
+            gone = shlex.quote(str(spent))
+            raise CheckpointError(f"{err}. It was taken back from the parked copy: remove that "
+                                  f"too (`git rm -r {gone}`) to start afresh") from err
         if not writer:  # rank 0 tests and writes the result
             return {"name": cfg.name, "rank": rank(), "train_seconds": round(history.seconds, 1)}
         test = spec.evaluate(cfg, learner, data, progress=progress, device=dev)
@@ -362,22 +353,35 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
         write_record(path, key=cfg.key(seed), result=result,
                      wall_time_s=time.perf_counter() - started, revision=revision,
                      git_revisions_of_run=revisions)
+        if spent is not None and spent.is_dir():  # behind the finished run's last checkpoint
+            shutil.rmtree(spent)
+            print(f"note: removed the parked checkpoint {spent}: the result replaces it "
+                  f"(commit its removal with the result)", file=sys.stderr)
     return result
+
+
+def _take_back(cfg: ExperimentConfig, seed: int, runs: str | os.PathLike[str] | None,
+               parked: str | os.PathLike[str]) -> bool:
+    """Take a parked checkpoint of the run back if it is further along (saying so); return
+    whether it was taken."""
+    found = unpark(cfg, seed, runs=runs, parked=parked)
+    if found is None:
+        return False
+    print(f"note: {found.note(parked_dir(cfg, seed, parked))}", file=sys.stderr)
+    return found.taken
 
 
 def _claim_run_dir(folder: Path, key: dict[str, Any], revision: str | None) -> list[str]:
     """Remember which configuration a checkpoint belongs to (refusing to resume another one)
     and which code revisions have worked on it; return those revisions."""
     stamp = folder / "config.json"
-    if stamp.is_file():
-        stored = json.loads(stamp.read_text())
-        if not same_experiment(stored, key):
-            differ = key_differences(stored, key)
-            raise ValueError(
-                f"{folder} holds a checkpoint of a different configuration (differing in "
-                f"{', '.join(differ)}); nothing was changed. To start afresh, delete that "
-                f"folder (`rm -r {shlex.quote(str(folder))}`), or pass another --runs folder")
-    else:
+    differ = config_differences(folder, key)
+    if differ:
+        raise ValueError(
+            f"{folder} holds a checkpoint of a different configuration (differing in "
+            f"{', '.join(differ)}); nothing was changed. To start afresh, delete that "
+            f"folder (`rm -r {shlex.quote(str(folder))}`), or pass another --runs folder")
+    if differ is None:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(stamp) as tmp:
             tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")

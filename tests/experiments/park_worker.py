@@ -1,0 +1,38 @@
+"""One rank of a two-process run of a small MAML experiment, optionally stopped by a Ctrl-C in
+step 3 and optionally taking a parked checkpoint back (tests/experiments/test_park.py)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from companion.experiments import get_config, run_experiment
+from companion.meta.maml import MAML
+
+# small enough to train several times in a test, with a checkpoint every 2 steps
+SMALL = replace(get_config("maml-sinusoid"), iterations=6, checkpoint_every=2,
+                meta_batch_size=4, test_episodes=4, test_shots=(5,))
+
+
+def main(where: str, stop: str, parked: str) -> None:
+    if stop == "stop-in-step-3":
+        real, calls = MAML.training_step, {"n": 0}
+
+        def crashing_step(self, batch, optimizer):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt("simulated interruption")
+            return real(self, batch, optimizer)
+
+        MAML.training_step = crashing_step  # type: ignore[method-assign]
+    try:
+        run_experiment(SMALL, results_dir=Path(where) / "r", runs_dir=Path(where) / "runs",
+                       parked=parked or None, progress=False, device="cpu")
+    except KeyboardInterrupt:
+        if stop != "stop-in-step-3":
+            raise
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
