@@ -123,7 +123,8 @@ def _new_file_beside(target: Path) -> Path:
 
 def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
     """The current git commit, with '+dirty' if any tracked file of the repository other than
-    under ``results/`` and ``runs/`` has uncommitted changes; None outside a checkout."""
+    under ``results/``, ``runs/`` and ``parked/`` (checkpoints parked for another machine) has
+    uncommitted changes; None outside a checkout."""
     where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
@@ -131,7 +132,7 @@ def git_revision(cwd: str | os.PathLike[str] | None = None) -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(  # changed tracked files, apart from results and checkpoints
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-             ":(exclude,top)results", ":(exclude,top)runs"],
+             ":(exclude,top)results", ":(exclude,top)runs", ":(exclude,top)parked"],
             cwd=where, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

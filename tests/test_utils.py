@@ -19,6 +19,7 @@ from companion.utils import (
     atomic_write,
     describe_device,
     get_device,
+    git_revision,
     load_or_run,
     read_record,
     seed_everything,
@@ -183,3 +184,24 @@ def test_importing_companion_changes_no_process_wide_state():
     report = json.loads(out.splitlines()[-1])
     assert report["modules"] > 10  # every module of the package was imported
     assert report["umask_calls"] == [] and report["changed"] == []
+
+
+def test_git_revision_ignores_results_runs_and_parked_checkpoints(tmp_path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    for name in ("code.py", "results/a.json", "runs/b.txt", "parked/r-seed0/checkpoint.pt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    clean = git_revision(tmp_path)
+    assert clean is not None and len(clean) == 40
+    for name in ("results/a.json", "runs/b.txt", "parked/r-seed0/checkpoint.pt"):
+        (tmp_path / name).write_text("2\n")
+    (tmp_path / "parked" / "r-seed0" / "checkpoint.pt").unlink()  # a spent copy removed
+    assert git_revision(tmp_path) == clean
+    (tmp_path / "code.py").write_text("2\n")
+    assert git_revision(tmp_path) == clean + "+dirty"

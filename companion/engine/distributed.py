@@ -25,9 +25,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["all_gather_objects", "all_reduce_gradients", "all_reduce_mean", "any_rank", "barrier",
-           "broadcast_module", "init_from_env", "is_distributed", "rank", "rank_seed",
-           "world_size"]
+__all__ = ["all_gather_objects", "all_reduce_gradients", "all_reduce_mean", "any_rank",
+           "broadcast_module",
+           "init_from_env", "is_distributed", "rank", "rank_seed", "world_size"]
 
 
 def is_distributed() -> bool:
@@ -124,12 +124,6 @@ def all_reduce_mean(value: Tensor) -> Tensor:
         out = out.cuda()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
     return (out / world_size()).to(value.device)
-
-
-def barrier() -> None:
-    """Wait until every rank gets here (nothing on one process)."""
-    if is_distributed():
-        dist.barrier()
 
 
 def broadcast_module(module: torch.nn.Module) -> None:

@@ -14,6 +14,7 @@ from companion.experiments.configs import (
     ReptileExperiment,
     get_config,
 )
+from companion.experiments.paths import result_path, run_id, runs_dir
 from companion.experiments.registry import register_experiments, register_method
 from companion.experiments.runner import (
     UnreadableResultError,
@@ -22,12 +23,9 @@ from companion.experiments.runner import (
     describe_threads,
     load_or_run_experiment,
     load_trained,
-    result_path,
     results_dir,
     run_command,
     run_experiment,
-    run_id,
-    runs_dir,
     stored_result,
 )
 

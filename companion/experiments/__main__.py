@@ -10,7 +10,8 @@ An interrupted ``run`` (Ctrl-C: exit status 130) resumes from its checkpoint whe
 again with the same options. Checkpoints go to ``--runs``, default ``$COMPANION_RUNS_DIR``,
 else ``~/.cache/companion/runs`` (``$XDG_CACHE_HOME`` honoured). On a machine that will be
 laid anew whole, ``park`` copies the checkpoint into ``parked/`` in the working tree (commit
-it); ``run`` takes it back where the runs folder has none (:mod:`companion.experiments.park`).
+it); ``run`` takes it back where it is further along than the runs folder's checkpoint or that
+has none (:mod:`companion.experiments.park`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from companion.experiments.base import ExperimentConfig
 from companion.experiments.configs import CONFIGS, get_config
 from companion.experiments.estimate import estimate_run
 from companion.experiments.park import PARKED_DIR, ParkError, park
-from companion.experiments.runner import result_path, run_dir, run_experiment
+from companion.experiments.paths import result_path, run_dir
+from companion.experiments.runner import run_experiment
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
 
@@ -56,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for checkpoints (default: $COMPANION_RUNS_DIR, else "
                           "~/.cache/companion/runs)")
     run.add_argument("--parked", default=PARKED_DIR,
-                     help="folder of parked checkpoints, taken back when the runs folder has "
-                          "none and deleted once the result is written (default: parked)")
+                     help="folder of parked checkpoints: one further along than the runs "
+                          "folder's is taken back, and it is deleted once the result is "
+                          "written (default: parked)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     estimate = sub.add_parser(
         "estimate", help="measure how long `run NAME` would take here (writes nothing)",

@@ -28,14 +28,22 @@ from typing import NamedTuple
 
 from companion.engine.checkpoint import CheckpointError, read_checkpoint
 from companion.experiments.configs import ExperimentConfig
-from companion.experiments.paths import config_differences, run_dir, run_id
+from companion.experiments.paths import (
+    CHECKPOINT,
+    REVISIONS,
+    STAMP,
+    config_differences,
+    different_configuration,
+    run_dir,
+    run_id,
+)
 from companion.utils import atomic_write
 
 __all__ = ["PARKED_DIR", "ParkError", "Unparked", "checkpoint_step", "park", "parked_dir",
-           "unpark"]
+           "removal", "unpark"]
 
 PARKED_DIR = "parked"  # relative to the working directory, like ``results/``
-FILES = ("config.json", "revisions.txt", "checkpoint.pt")  # the checkpoint last
+FILES = (STAMP, REVISIONS, CHECKPOINT)  # the checkpoint last
 
 
 class ParkError(ValueError):
@@ -50,13 +58,17 @@ class Unparked(NamedTuple):
     local_step: int | None
     taken: bool
 
-    def note(self, parked: Path) -> str:
+    def note(self, parked: Path) -> str | None:
+        """What a run should say about it (None: the two are at the same step)."""
         if self.taken:
             since = "" if self.local_step is None else (
                 f", further along than the runs folder's checkpoint at step {self.local_step}")
             return f"resuming from the parked checkpoint {parked} (step {self.parked_step}{since})"
-        return (f"the parked checkpoint {parked} (step {self.parked_step}) is not used: the runs "
-                f"folder's checkpoint is at step {self.local_step}")
+        if self.parked_step == self.local_step:
+            return None
+        return (f"the parked checkpoint {parked} (step {self.parked_step}) is behind the runs "
+                f"folder's (step {self.local_step}), which is used: `park` again to update the "
+                f"committed copy (it is removed when the run finishes)")
 
 
 def parked_dir(cfg: ExperimentConfig, seed: int,
@@ -71,7 +83,7 @@ def checkpoint_step(folder: Path) -> int:
     Raises:
         ParkError: the file is missing, or not a checkpoint the training loop can read.
     """
-    path = folder / "checkpoint.pt"
+    path = folder / CHECKPOINT
     if not path.is_file():
         raise ParkError(f"{path} does not exist")
     try:
@@ -96,21 +108,31 @@ def park(cfg: ExperimentConfig, seed: int = 0, *, runs: str | os.PathLike[str] |
     source = run_dir(cfg, seed, runs)
     target = parked_dir(cfg, seed, parked)
     _check_stamp(source, cfg, seed, _no_run_hint(source, cfg))
-    if not (source / "checkpoint.pt").is_file():
+    if not (source / CHECKPOINT).is_file():
         raise ParkError(f"{source} has no checkpoint yet: a run writes its first one after "
                         f"{cfg.checkpoint_every} steps")
     step = checkpoint_step(source)
     if target.is_dir() and not force:
-        try:
-            earlier = checkpoint_step(target)
-        except ParkError:
-            earlier = -1  # a broken parked copy is replaced
-        if earlier > step:
-            raise ParkError(f"{target} is at step {earlier}, further along than {source} "
-                            f"(step {step}); nothing was changed (force=True / --force "
-                            f"replaces it)")
+        keep = _reason_to_keep(target, cfg, seed, step)
+        if keep:
+            raise ParkError(f"{keep}; nothing was changed (force=True / --force replaces it)")
     _copy_folder(source, target)
-    return target, step
+    return target, checkpoint_step(target)  # what was copied (a running run moves on)
+
+
+def _reason_to_keep(target: Path, cfg: ExperimentConfig, seed: int, step: int) -> str | None:
+    """Why an earlier parked copy should not be replaced by one at ``step``, if it should not:
+    it is of a different configuration, or further along. A broken copy is replaced."""
+    try:
+        mismatch = different_configuration(target, cfg.key(seed))
+        earlier = checkpoint_step(target)
+    except (ValueError, ParkError):
+        return None
+    if mismatch:
+        return mismatch
+    if earlier > step:
+        return f"{target} is at step {earlier}, further along than the run's (step {step})"
+    return None
 
 
 def unpark(cfg: ExperimentConfig, seed: int = 0, *, runs: str | os.PathLike[str] | None = None,
@@ -128,36 +150,45 @@ def unpark(cfg: ExperimentConfig, seed: int = 0, *, runs: str | os.PathLike[str]
     source = parked_dir(cfg, seed, parked)
     if not source.is_dir():
         return None
-    remove = f"remove it (`git rm -r {shlex.quote(str(source))}`) to go on without it"
-    _check_stamp(source, cfg, seed, remove)
+    _check_stamp(source, cfg, seed, removal(source))
     try:
         step = checkpoint_step(source)
     except ParkError as err:
         raise ParkError(f"the parked copy cannot be used: {err}. Park it again from the "
-                        f"machine that trained it, or {remove}") from None
+                        f"machine that trained it, or {removal(source)}") from None
     target = run_dir(cfg, seed, runs)
-    local = checkpoint_step(target) if (target / "checkpoint.pt").is_file() else None
+    try:
+        local = checkpoint_step(target) if (target / CHECKPOINT).is_file() else None
+    except ParkError as err:
+        raise ParkError(f"{err}; deleting it resumes from the parked copy at step {step} "
+                        f"instead") from None
     taken = local is None or step > local
     if taken:
         _copy_folder(source, target)
     return Unparked(step, local, taken)
 
 
+def removal(folder: Path) -> str:
+    """How to remove a parked copy: ``rm -r``, or ``git rm -r`` once it is committed."""
+    quoted = shlex.quote(str(folder))
+    return f"remove it (`rm -r {quoted}`, or `git rm -r {quoted}` once committed)"
+
+
 def _check_stamp(folder: Path, cfg: ExperimentConfig, seed: int, remedy: str) -> None:
     try:
-        differ = config_differences(folder, cfg.key(seed))
+        stamped = config_differences(folder, cfg.key(seed)) is not None
+        mismatch = different_configuration(folder, cfg.key(seed))
     except ValueError as err:
         raise ParkError(f"{err}; {remedy}") from None
-    if differ is None:
-        raise ParkError(f"{folder} is not a run folder (it has no config.json); {remedy}")
-    if differ:
-        raise ParkError(f"{folder} holds a run of another configuration (differing in "
-                        f"{', '.join(differ)}) than {cfg.name} (seed {seed}) has now; {remedy}")
+    if not stamped:
+        raise ParkError(f"{folder} is not a run folder (it has no {STAMP}); {remedy}")
+    if mismatch:
+        raise ParkError(f"{mismatch} than {cfg.name} (seed {seed}) has now; {remedy}")
 
 
 def _no_run_hint(folder: Path, cfg: ExperimentConfig) -> str:
     """What to do when ``folder`` is not the run's folder: the runs that are there."""
-    there = sorted(p.name for p in folder.parent.glob(f"{cfg.name}*") if p.is_dir())
+    there = sorted(p.name for p in folder.parent.glob(f"{cfg.name}-*") if p.is_dir())
     return (f"give `park` the same --seed, --iterations and --runs as `run` "
             f"(runs of {cfg.name} in {folder.parent}: {', '.join(there) or 'none'})")
 

@@ -18,9 +18,13 @@ from companion.experiments.configs import (
     same_experiment,
 )
 
-__all__ = ["RUNS_ENV", "config_differences", "result_path", "run_dir", "run_id", "runs_dir"]
+__all__ = ["CHECKPOINT", "REVISIONS", "RUNS_ENV", "STAMP", "config_differences",
+           "different_configuration", "result_path", "run_dir", "run_id", "runs_dir"]
 
 RUNS_ENV = "COMPANION_RUNS_DIR"
+# the files of a run folder: the training loop's checkpoint, the configuration it belongs to,
+# and the code revisions that have trained it
+CHECKPOINT, STAMP, REVISIONS = "checkpoint.pt", "config.json", "revisions.txt"
 
 
 def runs_dir() -> Path:
@@ -57,7 +61,7 @@ def config_differences(folder: Path, key: dict[str, Any]) -> list[str] | None:
     Raises:
         ValueError: the stamp exists but is not readable JSON of a configuration.
     """
-    stamp = folder / "config.json"
+    stamp = folder / STAMP
     try:
         stored = json.loads(stamp.read_text())
     except FileNotFoundError:
@@ -67,3 +71,12 @@ def config_differences(folder: Path, key: dict[str, Any]) -> list[str] | None:
     if not isinstance(stored, dict):
         raise ValueError(f"{stamp} does not hold a configuration")
     return [] if same_experiment(stored, key) else key_differences(stored, key) or ["format"]
+
+
+def different_configuration(folder: Path, key: dict[str, Any]) -> str | None:
+    """A sentence saying that ``folder`` holds a run of a different configuration than
+    ``key``, or None (the same configuration, or no stamp)."""
+    differ = config_differences(folder, key)
+    if not differ:
+        return None
+    return f"{folder} holds a run of a different configuration (differing in {', '.join(differ)})"

@@ -38,13 +38,17 @@ import torch
 from torch import nn
 
 from companion.engine.checkpoint import CheckpointError
-from companion.engine.distributed import barrier, init_from_env, rank, rank_seed, world_size
+from companion.engine.distributed import any_rank, init_from_env, rank, rank_seed, world_size
 from companion.experiments.configs import ExperimentConfig, get_config, same_experiment
 from companion.experiments.lock import run_lock
-from companion.experiments.park import parked_dir, unpark
+from companion.experiments.park import parked_dir, removal, unpark
 from companion.experiments.paths import (
+    CHECKPOINT,
+    REVISIONS,
     RUNS_ENV,
+    STAMP,
     config_differences,
+    different_configuration,
     result_path,
     run_dir,
     run_id,
@@ -312,22 +316,28 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
         validate = None  # rank 0 validates; the others wait for it at the next step
     started = time.perf_counter()
     with run_lock(folder) if writer else contextlib.nullcontext():
-        taken = writer and parked is not None and _take_back(cfg, seed, runs_dir, parked)
-        revisions = _claim_run_dir(folder, cfg.key(seed), revision) if writer else []
-        barrier()  # every rank sees a checkpoint taken back before fit looks for one
+        failure: ValueError | None = None
+        revisions: list[str] = []
+        if writer:
+            try:
+                revisions = _prepare_run_dir(cfg, seed, folder, runs_dir, parked, revision)
+            except ValueError as err:  # another configuration, a bad parked copy
+                failure = err
+        if any_rank(failure is not None):  # every rank waits for the folder (or its error)
+            raise failure or RuntimeError(f"rank 0 could not prepare {folder}; its error says "
+                                          f"why")
         try:
             history = fit(learner, state.tasks, optimizer, iterations=cfg.iterations,
                           meta_batch_size=per_rank, scheduler=state.scheduler,
                           validate=validate, validate_every=cfg.val_every if validate else 0,
-                          checkpoint=folder / "checkpoint.pt",
+                          checkpoint=folder / CHECKPOINT,
                           checkpoint_every=cfg.checkpoint_every, progress=progress and writer,
                           desc=cfg.name, identity=cfg.key(seed))
         except CheckpointError as err:
-            if not taken or spent is None:
+            if spent is None or not spent.is_dir():
                 raise
-            gone = shlex.quote(str(spent))
-            raise CheckpointError(f"{err}. It was taken back from the parked copy: remove that "
-                                  f"too (`git rm -r {gone}`) to start afresh") from err
+            raise CheckpointError(f"{err}; a parked copy of this run is in {spent}: "
+                                  f"{removal(spent)} too, or it is taken back again") from err
         if not writer:  # rank 0 tests and writes the result
             return {"name": cfg.name, "rank": rank(), "train_seconds": round(history.seconds, 1)}
         test = spec.evaluate(cfg, learner, data, progress=progress, device=dev)
@@ -360,32 +370,28 @@ def _run(cfg: ExperimentConfig, seed: int, device: str | torch.device | None,
     return result
 
 
-def _take_back(cfg: ExperimentConfig, seed: int, runs: str | os.PathLike[str] | None,
-               parked: str | os.PathLike[str]) -> bool:
-    """Take a parked checkpoint of the run back if it is further along (saying so); return
-    whether it was taken."""
-    found = unpark(cfg, seed, runs=runs, parked=parked)
-    if found is None:
-        return False
-    print(f"note: {found.note(parked_dir(cfg, seed, parked))}", file=sys.stderr)
-    return found.taken
-
-
-def _claim_run_dir(folder: Path, key: dict[str, Any], revision: str | None) -> list[str]:
-    """Remember which configuration a checkpoint belongs to (refusing to resume another one)
-    and which code revisions have worked on it; return those revisions."""
-    stamp = folder / "config.json"
-    differ = config_differences(folder, key)
-    if differ:
-        raise ValueError(
-            f"{folder} holds a checkpoint of a different configuration (differing in "
-            f"{', '.join(differ)}); nothing was changed. To start afresh, delete that "
-            f"folder (`rm -r {shlex.quote(str(folder))}`), or pass another --runs folder")
-    if differ is None:
+def _prepare_run_dir(cfg: ExperimentConfig, seed: int, folder: Path,
+                     runs: str | os.PathLike[str] | None, parked: str | os.PathLike[str] | None,
+                     revision: str | None) -> list[str]:
+    """On the writing process, holding the lock: refuse a folder of another configuration,
+    take a parked checkpoint back if it is further along (saying so), stamp the folder with
+    its configuration and log the code revision; return the revisions that trained the run."""
+    key = cfg.key(seed)
+    mismatch = different_configuration(folder, key)
+    if mismatch:
+        raise ValueError(f"{mismatch}; nothing was changed. To start afresh, delete that "
+                         f"folder (`rm -r {shlex.quote(str(folder))}`), or pass another --runs "
+                         f"folder")
+    if parked is not None:
+        found = unpark(cfg, seed, runs=runs, parked=parked)
+        note = found.note(parked_dir(cfg, seed, parked)) if found else None
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    if config_differences(folder, key) is None:
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_write(stamp) as tmp:
+        with atomic_write(folder / STAMP) as tmp:
             tmp.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
-    log = folder / "revisions.txt"
+    log = folder / REVISIONS
     revisions = log.read_text().split() if log.is_file() else []
     if str(revision) not in revisions:
         revisions.append(str(revision))

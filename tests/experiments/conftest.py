@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from companion.meta.maml import MAML
+from tests.experiments.interrupt import crashing_training_step
 
 
 @pytest.fixture
@@ -16,15 +17,7 @@ def crash_on_third_step(monkeypatch) -> Callable[[], Callable[[], None]]:
     real = MAML.training_step  # what fit calls every step
 
     def arm() -> Callable[[], None]:
-        calls = {"n": 0}
-
-        def crashing_step(self, batch, optimizer):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise KeyboardInterrupt("simulated interruption")
-            return real(self, batch, optimizer)
-
-        monkeypatch.setattr(MAML, "training_step", crashing_step)
+        monkeypatch.setattr(MAML, "training_step", crashing_training_step(real))
         return lambda: monkeypatch.setattr(MAML, "training_step", real)
 
     return arm

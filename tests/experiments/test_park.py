@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from companion.experiments import get_config, run_experiment
+from companion.engine.checkpoint import CheckpointError
+from companion.experiments import get_config, run_experiment, runner
 from companion.experiments.__main__ import main
-from companion.experiments.park import ParkError, checkpoint_step, park, parked_dir, unpark
+from companion.experiments.park import (
+    ParkError,
+    Unparked,
+    checkpoint_step,
+    park,
+    parked_dir,
+    unpark,
+)
 from companion.experiments.paths import run_dir
 from tests.experiments.park_worker import SMALL
 from tests.two_ranks import run_two_ranks
@@ -133,14 +142,14 @@ def test_a_parked_copy_of_another_configuration_is_refused(tmp_path, capsys):
     park(SINE, runs=tmp_path / "c", parked=tmp_path / "p")
     other = get_config("maml-sinusoid").with_iterations(4)
     parked_dir(SINE, 0, tmp_path / "p").rename(parked_dir(other, 0, tmp_path / "p"))
-    with pytest.raises(ParkError, match=r"another configuration \(differing in iterations\)"):
+    with pytest.raises(ParkError, match=r"different configuration \(differing in iterations\)"):
         unpark(other, runs=tmp_path / "c2", parked=tmp_path / "p")
     assert not (tmp_path / "c2").exists()  # nothing copied
     assert main(["run", "maml-sinusoid", "--iterations", "4", "--runs", str(tmp_path / "c2"),
                  "--parked", str(tmp_path / "p"), "--results", str(tmp_path / "r2"),
                  *QUIET]) == 2
     err = capsys.readouterr().err
-    assert "another configuration" in err and "git rm -r" in err
+    assert "different configuration" in err and "git rm -r" in err
     assert not (tmp_path / "r2").exists() and not (run_dir(other, 0, tmp_path / "c2") /
                                                     "checkpoint.pt").exists()
 
@@ -154,3 +163,74 @@ def test_a_truncated_parked_checkpoint_is_refused(tmp_path, cut):
     with pytest.raises(ParkError, match=r"cannot be used.*Park it again.*git rm -r"):
         unpark(SINE, runs=tmp_path / "c3", parked=tmp_path / "p")
     assert not (tmp_path / "c3").exists()
+
+
+def test_a_parked_copy_never_overwrites_a_runs_folder_of_another_configuration(
+        tmp_path, crash_on_third_step):
+    _interrupted(tmp_path, crash_on_third_step, "old")  # step 2
+    folder, _ = park(SMALL, runs=tmp_path / "old", parked=tmp_path / "p")
+    changed = replace(SMALL, outer_lr=0.01)  # the registry was edited; same run id
+    stamp = run_dir(changed, 0, tmp_path / "old") / "config.json"
+    stamp.write_text(json.dumps(changed.key(0)))
+    (run_dir(SMALL, 0, tmp_path / "old") / "checkpoint.pt").unlink()
+    with pytest.raises(ValueError, match=r"different configuration \(differing in outer_lr"):
+        run_experiment(SMALL, results_dir=tmp_path / "r", runs_dir=tmp_path / "old",
+                       parked=tmp_path / "p", **WHERE)
+    assert json.loads(stamp.read_text()) == changed.key(0)  # nothing was changed
+    assert not (stamp.parent / "checkpoint.pt").exists() and checkpoint_step(folder) == 2
+
+
+def test_what_a_run_says_about_a_parked_copy_behind_or_level(tmp_path, crash_on_third_step,
+                                                              capsys, monkeypatch):
+    _interrupted(tmp_path, crash_on_third_step, "old")  # step 2
+    folder, _ = park(SMALL, runs=tmp_path / "old", parked=tmp_path / "p")
+    assert unpark(SMALL, runs=tmp_path / "old", parked=tmp_path / "p") == (2, 2, False)
+    assert Unparked(2, 2, False).note(folder) is None  # level: nothing to say
+    restore = crash_on_third_step()
+    with pytest.raises(KeyboardInterrupt):  # resumes its own step 2, stops in step 5
+        run_experiment(SMALL, results_dir=tmp_path / "r", runs_dir=tmp_path / "old",
+                       parked=tmp_path / "p", **WHERE)
+    restore()
+    assert "parked" not in capsys.readouterr().err
+    assert Unparked(2, 4, False).note(folder).endswith(
+        "is behind the runs folder's (step 4), which is used: `park` again to update the "
+        "committed copy (it is removed when the run finishes)")
+
+    def unreadable(*args, **kwargs):
+        raise CheckpointError("checkpoint x was written with 1 processes, this run has 2")
+
+    monkeypatch.setattr(runner, "fit", unreadable)
+    with pytest.raises(CheckpointError, match=r"a parked copy of this run is in .*p/maml-"
+                                              r"sinusoid-it6-seed0: remove it .*git rm -r"):
+        run_experiment(SMALL, results_dir=tmp_path / "r", runs_dir=tmp_path / "old",
+                       parked=tmp_path / "p", **WHERE)
+
+
+def test_a_corrupt_local_checkpoint_says_the_parked_copy_would_be_used(tmp_path,
+                                                                        crash_on_third_step):
+    _interrupted(tmp_path, crash_on_third_step, "old")
+    park(SMALL, runs=tmp_path / "old", parked=tmp_path / "p")
+    (run_dir(SMALL, 0, tmp_path / "old") / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ParkError, match="deleting it resumes from the parked copy at step 2"):
+        unpark(SMALL, runs=tmp_path / "old", parked=tmp_path / "p")
+
+
+def test_park_keeps_a_parked_copy_of_another_configuration_unless_forced(tmp_path, capsys):
+    run_experiment(SINE, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", threads=1, **WHERE)
+    folder, _ = park(SINE, runs=tmp_path / "c", parked=tmp_path / "p")
+    changed = replace(SINE, outer_lr=0.01)
+    (folder / "config.json").write_text(json.dumps(changed.key(0)))
+    args = ["park", *RUN, "--runs", str(tmp_path / "c"), "--parked", str(tmp_path / "p")]
+    assert main(args) == 2
+    assert "different configuration (differing in outer_lr)" in capsys.readouterr().err
+    assert json.loads((folder / "config.json").read_text()) == changed.key(0)
+    assert main([*args, "--force"]) == 0
+    assert json.loads((folder / "config.json").read_text()) == SINE.key(0)
+
+
+@pytest.mark.slow
+def test_two_processes_stop_cleanly_on_a_bad_parked_copy(tmp_path):
+    run_two_ranks(WORKER, str(tmp_path / "old"), "stop-in-step-3", "")
+    folder, _ = park(SMALL, runs=tmp_path / "old" / "runs", parked=tmp_path / "p")
+    (folder / "config.json").write_text(json.dumps(replace(SMALL, outer_lr=0.01).key(0)))
+    run_two_ranks(WORKER, str(tmp_path / "new"), "expect-failure", str(tmp_path / "p"))
