@@ -86,7 +86,7 @@ register_experiments(
                    inner_steps=5, eval_inner_steps=5, test_n_query=5, iterations=1500),
     MAMLExperiment(name="fomaml-omniglot-5w5s", method="fomaml", n_shot=5, n_query=5,
                    test_n_shot=5, iterations=1500),
-    # the 5w1s run for longer (about 2.2 hours on two CPU cores), toward the paper's 60,000
+    # the 5w1s run for longer, toward the paper's 60,000 steps (about 3 h on two CPU cores)
     MAMLExperiment(name="maml-omniglot-5w1s-long", method="maml", iterations=10000),
     MAMLExperiment(name="maml-sinusoid", method="maml", dataset="sinusoid", n_shot=10,
                    n_query=10, test_shots=(5, 10), meta_batch_size=25, iterations=70000,
