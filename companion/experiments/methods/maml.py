@@ -87,7 +87,7 @@ register_experiments(
     MAMLExperiment(name="maml-omniglot-20w1s", method="maml", n_way=20, test_n_way=20,
                    meta_batch_size=16, inner_lr=0.1, inner_steps=5, eval_inner_steps=5,
                    test_n_query=5, iterations=1500),
-    # a backward per task: 1.9 GB instead of 16.8 GB at 0.93 times the speed on two CPU
+    # a backward per task: 1.9 GiB instead of 16.4 GiB at 0.93 times the speed on two CPU
     # threads (benchmarks/results/maml_levers_cpu_20w5s.json), so it fits a laptop
     MAMLExperiment(name="maml-omniglot-20w5s", method="maml", n_way=20, test_n_way=20,
                    n_shot=5, test_n_shot=5, n_query=5, meta_batch_size=16, inner_lr=0.1,
