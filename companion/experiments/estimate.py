@@ -3,7 +3,8 @@
 ``python -m companion.experiments estimate NAME`` builds the experiment exactly as ``run``
 does (same learner, optimiser, data and episode shapes), times a few training steps after a
 warm-up, and times validation and the whole test protocol on a few episodes; it then scales
-each to the configuration's budget. Nothing is written and no checkpoint is touched.
+each to the configuration's budget, and reports the peak memory (will the run fit this
+machine?). Nothing is written and no checkpoint is touched.
 
 The estimate is a measurement on *this* machine under *its current load*: it says so when the
 1-minute load average shows other work (a run in the background slows both). Training steps
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -47,6 +49,9 @@ class RunEstimate:
     test_seconds: float  # the whole test protocol (every test setting and protocol)
     load_average: float | None  # 1-minute load average when the estimate started
     cpus: int
+    # peak memory in MiB: the process's peak resident set (CPU) or the CUDA allocator's peak
+    # (GPU) over the estimate; None where the platform does not report it
+    peak_memory_mb: float | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -69,6 +74,11 @@ class RunEstimate:
         lines = [f"{self.name} on {self.device}: {self.seconds_per_step:.3g} s per training "
                  f"step (median of {len(self.step_seconds)} after a warm-up; {spread} s)"]
         lines += [f"  {what:<12}{size:<22}{_hours(seconds)}" for what, size, seconds in parts]
+        if self.peak_memory_mb is not None:
+            what = ("the CUDA allocator's peak" if self.device.startswith("cuda") else
+                    "the process's peak resident set: PyTorch, data and training")
+            lines.append(f"  {'memory':<12}{'peak':<22}{self.peak_memory_mb / 1024:7.2f} GiB "
+                         f"({what})")
         if self.busy:
             lines.append(f"note: the 1-minute load average was {self.load_average:.2f} on "
                          f"{self.cpus} CPUs: other work shares this machine, so these times "
@@ -78,6 +88,18 @@ class RunEstimate:
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:7.2f} h ({seconds / 60:.0f} min)"
+
+
+def _peak_memory_mb(device: torch.device) -> float | None:
+    """Peak memory so far in MiB: CUDA's allocator on a GPU, else the peak resident set."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows has no resource module
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _load_average() -> float | None:
@@ -110,6 +132,8 @@ def estimate_run(cfg: ExperimentConfig, *, seed: int = 0,
                          f"got {episodes!r}")
     load = _load_average()
     dev = get_device(device)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     state = prepare(cfg, seed, dev, task_seed=seed)  # what run_experiment starts from
     learner, data, source = state.learner, state.data, state.source
 
@@ -140,4 +164,4 @@ def estimate_run(cfg: ExperimentConfig, *, seed: int = 0,
                        threads=torch.get_num_threads(), seconds_per_step=per_step,
                        step_seconds=timed, train_seconds=per_step * cfg.iterations,
                        validation_seconds=validation, test_seconds=test, load_average=load,
-                       cpus=os.cpu_count() or 1)
+                       cpus=os.cpu_count() or 1, peak_memory_mb=_peak_memory_mb(dev))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,9 @@ def test_omniglot_estimate_scales_each_part_to_the_budget(mirror, tmp_path, monk
     report = est.report(TINY)
     assert "40 steps" in report and "4 x 50 episodes" in report and "30 episodes" in report
     assert est.device.startswith("cpu")
+    if sys.platform != "win32":  # the peak resident set: at least PyTorch and the data
+        assert est.peak_memory_mb is not None and est.peak_memory_mb > 50
+        assert f"{est.peak_memory_mb / 1024:7.2f} GiB (the process's peak" in report
 
 
 def test_no_validation_when_the_configuration_has_none():
@@ -55,10 +59,12 @@ def test_bad_counts_are_refused_by_name(kwargs, message):
         estimate_run(get_config("maml-sinusoid"), **kwargs)
 
 
-def _estimate(load: float | None) -> RunEstimate:
-    return RunEstimate(name="x", device="cpu", threads=1, seconds_per_step=2.0,
+def _estimate(load: float | None, peak: float | None = None, device: str = "cpu"
+              ) -> RunEstimate:
+    return RunEstimate(name="x", device=device, threads=1, seconds_per_step=2.0,
                        step_seconds=(1.9, 2.0, 2.2), train_seconds=7200.0,
-                       validation_seconds=360.0, test_seconds=1800.0, load_average=load, cpus=2)
+                       validation_seconds=360.0, test_seconds=1800.0, load_average=load, cpus=2,
+                       peak_memory_mb=peak)
 
 
 def test_report_gives_hours_and_warns_on_a_busy_machine():
@@ -69,6 +75,13 @@ def test_report_gives_hours_and_warns_on_a_busy_machine():
     busy = _estimate(1.5)
     assert busy.busy and "load average was 1.50 on 2 CPUs" in busy.report(cfg)
     assert not _estimate(None).busy  # a platform without a load average
+
+
+def test_report_gives_the_peak_memory_where_the_platform_has_it():
+    cfg = get_config("maml-omniglot-5w1s")
+    assert "memory" not in _estimate(0.1).report(cfg)
+    assert "3.00 GiB (the process's peak resident set" in _estimate(0.1, 3072).report(cfg)
+    assert "0.50 GiB (the CUDA allocator's peak)" in _estimate(0.1, 512, "cuda:0").report(cfg)
 
 
 def test_cli_prints_the_estimate_and_refuses_bad_options(capsys):
