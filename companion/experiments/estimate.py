@@ -49,8 +49,10 @@ class RunEstimate:
     test_seconds: float  # the whole test protocol (every test setting and protocol)
     load_average: float | None  # 1-minute load average when the estimate started
     cpus: int
-    # peak memory in MiB: the process's peak resident set (CPU) or the CUDA allocator's peak
-    # (GPU) over the estimate; None where the platform does not report it
+    # peak memory in MiB: on a CPU the process's peak resident set since it started (the CLI
+    # runs in a fresh process; in a notebook an earlier, larger peak shows instead); on a GPU
+    # the peak memory reserved by PyTorch's caching allocator during the estimate (the CUDA
+    # context, a few hundred MiB, not included); None where the platform reports neither
     peak_memory_mb: float | None = None
 
     @property
@@ -75,7 +77,8 @@ class RunEstimate:
                  f"step (median of {len(self.step_seconds)} after a warm-up; {spread} s)"]
         lines += [f"  {what:<12}{size:<22}{_hours(seconds)}" for what, size, seconds in parts]
         if self.peak_memory_mb is not None:
-            what = ("the CUDA allocator's peak" if self.device.startswith("cuda") else
+            what = ("reserved by PyTorch's CUDA allocator, the CUDA context not included"
+                    if self.device.startswith("cuda") else
                     "the process's peak resident set: PyTorch, data and training")
             lines.append(f"  {'memory':<12}{'peak':<22}{self.peak_memory_mb / 1024:7.2f} GiB "
                          f"({what})")
@@ -91,9 +94,10 @@ def _hours(seconds: float) -> str:
 
 
 def _peak_memory_mb(device: torch.device) -> float | None:
-    """Peak memory so far in MiB: CUDA's allocator on a GPU, else the peak resident set."""
+    """Peak memory in MiB: reserved by CUDA's caching allocator since its last reset on a GPU,
+    else the process's peak resident set since it started."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
+        return torch.cuda.max_memory_reserved(device) / 2**20
     try:
         import resource
     except ImportError:  # Windows has no resource module

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from companion.experiments import MAMLExperiment, get_config
+from companion.experiments import estimate as estimate_module
 from companion.experiments.__main__ import main
 from companion.experiments.estimate import RunEstimate, estimate_run
 
@@ -35,9 +39,22 @@ def test_omniglot_estimate_scales_each_part_to_the_budget(mirror, tmp_path, monk
     report = est.report(TINY)
     assert "40 steps" in report and "4 x 50 episodes" in report and "30 episodes" in report
     assert est.device.startswith("cpu")
-    if sys.platform != "win32":  # the peak resident set: at least PyTorch and the data
-        assert est.peak_memory_mb is not None and est.peak_memory_mb > 50
+    if sys.platform != "win32":  # the peak resident set: at least PyTorch, at most the RAM
+        ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+        assert est.peak_memory_mb is not None and 50 < est.peak_memory_mb < ram_mb
         assert f"{est.peak_memory_mb / 1024:7.2f} GiB (the process's peak" in report
+
+
+@pytest.mark.parametrize(("platform", "maxrss", "mib"), [
+    ("linux", 3 * 1024 * 1024, 3072.0),  # KiB on Linux
+    ("darwin", 3 * 2**30, 3072.0),  # bytes on macOS
+])
+def test_peak_memory_reads_ru_maxrss_in_its_platform_units(monkeypatch, platform, maxrss, mib):
+    resource = pytest.importorskip("resource")
+    monkeypatch.setattr(estimate_module.sys, "platform", platform)
+    monkeypatch.setattr(resource, "getrusage",
+                        lambda who: SimpleNamespace(ru_maxrss=maxrss))
+    assert estimate_module._peak_memory_mb(torch.device("cpu")) == mib
 
 
 def test_no_validation_when_the_configuration_has_none():
@@ -81,7 +98,8 @@ def test_report_gives_the_peak_memory_where_the_platform_has_it():
     cfg = get_config("maml-omniglot-5w1s")
     assert "memory" not in _estimate(0.1).report(cfg)
     assert "3.00 GiB (the process's peak resident set" in _estimate(0.1, 3072).report(cfg)
-    assert "0.50 GiB (the CUDA allocator's peak)" in _estimate(0.1, 512, "cuda:0").report(cfg)
+    gpu = _estimate(0.1, 512, "cuda (NVIDIA H200)")
+    assert "0.50 GiB (reserved by PyTorch's CUDA allocator" in gpu.report(cfg)
 
 
 def test_cli_prints_the_estimate_and_refuses_bad_options(capsys):

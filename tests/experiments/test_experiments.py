@@ -71,15 +71,30 @@ def test_interrupted_run_resumes_exactly(mirror, tmp_path, crash_on_third_step):
         torch.testing.assert_close(a[k], b[k])
 
 
-def test_backward_chunk_reaches_the_learner_and_trains_the_same(mirror, tmp_path):
+def test_backward_chunk_reaches_the_learner_and_trains_the_same(mirror, tmp_path, monkeypatch):
     from companion.experiments.registry import spec_for
+    from companion.meta.maml import MAML
 
     chunked = replace(TINY, name="tiny-chunked", backward_chunk=1)
     assert spec_for(chunked).build(chunked, 0).config.backward_chunk == 1
     assert chunked.key(0)["backward_chunk"] == 1 and "backward_chunk" not in TINY.key(0)
     assert get_config("maml-omniglot-20w5s").backward_chunk == 1  # fits a laptop's memory
-    runs = [run_experiment(cfg, results_dir=tmp_path / cfg.name, runs_dir=tmp_path / "c",
-                           progress=False, device="cpu") for cfg in (TINY, chunked)]
+    real, chunk_sizes = MAML._task_losses, []
+
+    def spy(self, batching, params, sx, *rest):
+        chunk_sizes.append(len(sx))
+        return real(self, batching, params, sx, *rest)
+
+    monkeypatch.setattr(MAML, "_task_losses", spy)
+    runs = []
+    for cfg in (TINY, chunked):
+        chunk_sizes.clear()
+        runs.append(run_experiment(cfg, results_dir=tmp_path / cfg.name,
+                                   runs_dir=tmp_path / "c", progress=False, device="cpu"))
+        # the training steps' backward chunks: the whole meta-batch, or one task at a time
+        assert chunk_sizes == [cfg.backward_chunk or cfg.meta_batch_size] * (
+            cfg.iterations * cfg.meta_batch_size // (cfg.backward_chunk or cfg.meta_batch_size))
+    assert len(runs[1]["loss_curve"]) == len(runs[0]["loss_curve"]) > 0
     assert runs[1]["loss_curve"] == pytest.approx(runs[0]["loss_curve"], rel=1e-4)
     assert runs[1]["test"]["mean"] == pytest.approx(runs[0]["test"]["mean"], abs=1e-3)
 
@@ -139,6 +154,7 @@ def test_cli_help_documents_the_command(capsys):
     ({"val_every": -1}, "val_every"), ({"lr_halve_every": -2}, "lr_halve_every"),
     ({"inner_lr": -1.0}, "inner_lr"), ({"n_way": True}, "n_way"),
     ({"backward_chunk": 0}, "backward_chunk must be a positive int"),
+    ({"backward_chunk": 32}, r"backward_chunk must be below meta_batch_size \(32\)"),
     ({"test_n_way": 20}, "test_n_way must equal n_way"),
     ({"dataset": "sinusoid"}, "test_shots"),
     ({"dataset": "sinusoid", "test_shots": (5,)}, "n_way and test_n_way must be 1"),

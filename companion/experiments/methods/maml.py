@@ -43,6 +43,10 @@ class MAMLExperiment(AdamTrained):
         check_positive_int("eval_inner_steps", self.eval_inner_steps)
         if self.backward_chunk is not None:
             check_positive_int("backward_chunk", self.backward_chunk)
+            if self.backward_chunk >= self.meta_batch_size:
+                raise ValueError(f"backward_chunk must be below meta_batch_size "
+                                 f"({self.meta_batch_size}) to change anything, got "
+                                 f"{self.backward_chunk}; None back-propagates the whole batch")
         if self.dataset == "omniglot" and self.test_n_way != self.n_way:
             raise ValueError("the head has n_way outputs: test_n_way must equal n_way, got "
                              f"{self.test_n_way} and {self.n_way}")
