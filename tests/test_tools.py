@@ -116,6 +116,21 @@ def test_notebook_limit_defaults_to_300_s_and_reads_the_environment():
     assert "took 301.5 s, over the hard limit of 300 s" in messages[1]
 
 
+def test_notebook_limit_scales_with_a_slower_machine_never_down():
+    plugin = _book_plugin()
+    reference = plugin.REFERENCE_S
+    assert plugin.speed_factor(2.5 * reference) == pytest.approx(2.5)
+    assert plugin.speed_factor(0.5 * reference) == 1.0  # a faster machine keeps 300 s
+    assert plugin.speed_factor(50 * reference) == plugin.MAX_FACTOR == 4.0  # a crowded one: 1200 s
+    assert plugin.notebook_limit({}, plugin.speed_factor(2 * reference)) == pytest.approx(600.0)
+    assert plugin.notebook_limit({"COMPANION_NOTEBOOK_LIMIT_S": "420"}, 3.0) == 420.0  # absolute
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="measured_s"):
+            plugin.speed_factor(bad)
+    seconds = plugin.calibration_seconds(repeats=1)
+    assert 0 < seconds < 60 and seconds == seconds
+
+
 def _notebook(source: str) -> dict:
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
             "source": source}
@@ -125,7 +140,7 @@ def _notebook(source: str) -> dict:
 @pytest.mark.slow
 def test_a_notebook_over_the_hard_limit_fails_the_run(tmp_path):
     """nbval on a generated notebook that sleeps 2 s: it fails under a 1 s limit, naming the
-    notebook and its time, and passes under the default limit."""
+    notebook and its time, and passes under the default (calibrated) limit."""
     shutil.copy(ROOT / "book" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "sleepy.ipynb").write_text(json.dumps(_notebook("import time\ntime.sleep(2)")))
     command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
@@ -144,6 +159,9 @@ def test_a_notebook_over_the_hard_limit_fails_the_run(tmp_path):
     within = run()
     assert within.returncode == 0, within.stdout
     assert "sleepy.ipynb" in within.stdout and "FAILED" not in within.stdout
+    assert re.search(r"hard limit: 300 s x \d+\.\d\d \(this machine ran the calibration",
+                     within.stdout), within.stdout  # the machine-relative limit, explained
+    assert "calibration" not in over.stdout  # an absolute limit is not calibrated
 
 
 LEAKY_TESTS = """
