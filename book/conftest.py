@@ -37,7 +37,7 @@ _calibration: dict[str, float] = {}
 
 
 def calibration_seconds(repeats: int = 5) -> float:
-    """Median wall time of a fixed CPU workload like the chapters' (a four-block convolutional
+    """Median wall time of a fixed CPU workload like the chapters' (a three-block convolutional
     network on 28x28 images, forward and backward, with PyTorch's default threads)."""
     import torch
     from torch import nn
